@@ -1,0 +1,179 @@
+#include "cdc/preflight.hpp"
+
+#include <fmt/format.h>
+
+#include "pq/catalog.hpp"
+#include "pq/connection.hpp"
+
+namespace crmsync::cdc {
+namespace {
+
+constexpr int kMinServerVersion = 100000;  // pgoutput and publications arrived in PostgreSQL 10
+
+CheckItem item(std::string name, CheckStatus status, std::string detail) {
+  return CheckItem{"source", std::move(name), status, std::move(detail)};
+}
+
+CheckItem query_failed(std::string name, const Error& e) {
+  return item(std::move(name), CheckStatus::Fail, fmt::format("could not check: {}", e.message));
+}
+
+std::string version_text(int v) { return fmt::format("{}.{}", v / 10000, v % 10000); }
+
+void check_wal_level(pq::Connection& conn, CheckReport& out) {
+  auto level = pq::read_setting(conn, "wal_level");
+  if (!level) {
+    out.push_back(query_failed("wal_level", level.error()));
+    return;
+  }
+  if (*level == "logical") {
+    out.push_back(item("wal_level", CheckStatus::Ok, "logical"));
+    return;
+  }
+  out.push_back(item("wal_level", CheckStatus::Fail,
+                     fmt::format("wal_level is \"{}\"; logical decoding needs it to be \"logical\": run ALTER SYSTEM "
+                                 "SET wal_level = logical and restart the source",
+                                 *level)));
+}
+
+void check_slots(pq::Connection& conn, const config::PipelineConfig& cfg, CheckReport& out) {
+  auto res = conn.exec_params(
+      "SELECT current_setting('max_replication_slots')::int, (SELECT count(*) FROM pg_replication_slots), "
+      "EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
+      {cfg.source.slot});
+  if (!res) {
+    out.push_back(query_failed("replication slots", res.error()));
+    return;
+  }
+  const int max = std::stoi(std::string(res->get(0, 0)));
+  const int used = std::stoi(std::string(res->get(0, 1)));
+  if (res->get(0, 2) == "t") {
+    out.push_back(item("replication slots", CheckStatus::Ok,
+                       fmt::format("slot \"{}\" exists ({} of {} in use); run resumes from it", cfg.source.slot, used,
+                                   max)));
+    return;
+  }
+  if (used < max) {
+    out.push_back(item("replication slots", CheckStatus::Ok, fmt::format("{} of {} free", max - used, max)));
+    return;
+  }
+  out.push_back(item("replication slots", CheckStatus::Fail,
+                     fmt::format("all {} replication slots are in use: raise max_replication_slots (restart needed) "
+                                 "or drop an unused slot",
+                                 max)));
+}
+
+void check_wal_senders(pq::Connection& conn, CheckReport& out) {
+  auto res = conn.exec(
+      "SELECT current_setting('max_wal_senders')::int, "
+      "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender')");
+  if (!res) {
+    out.push_back(query_failed("wal senders", res.error()));
+    return;
+  }
+  const int max = std::stoi(std::string(res->get(0, 0)));
+  const int used = std::stoi(std::string(res->get(0, 1)));
+  if (used < max) {
+    out.push_back(item("wal senders", CheckStatus::Ok, fmt::format("{} of {} free", max - used, max)));
+    return;
+  }
+  out.push_back(item("wal senders", CheckStatus::Fail,
+                     fmt::format("all {} wal senders are in use: raise max_wal_senders (restart needed)", max)));
+}
+
+void check_privilege(pq::Connection& conn, CheckReport& out) {
+  auto res = conn.exec("SELECT current_user, rolsuper, rolreplication FROM pg_roles WHERE rolname = current_user");
+  if (!res) {
+    out.push_back(query_failed("replication privilege", res.error()));
+    return;
+  }
+  const std::string user(res->get(0, 0));
+  if (res->get(0, 1) == "t") {
+    out.push_back(item("replication privilege", CheckStatus::Ok, fmt::format("role \"{}\" is a superuser", user)));
+    return;
+  }
+  if (res->get(0, 2) == "t") {
+    out.push_back(item("replication privilege", CheckStatus::Ok, fmt::format("role \"{}\" has REPLICATION", user)));
+    return;
+  }
+  out.push_back(item("replication privilege", CheckStatus::Fail,
+                     fmt::format("role \"{}\" has neither REPLICATION nor SUPERUSER: run ALTER ROLE {} WITH REPLICATION",
+                                 user, pq::quote_ident(user))));
+}
+
+std::string identity_problem(const TableInfo& t) {
+  const auto name = pq::quote_qualified(t.schema, t.name);
+  return fmt::format(
+      "no primary key and REPLICA IDENTITY {}: the copy would work, but once the table is published the source "
+      "rejects its UPDATEs and DELETEs, and the stream could not locate rows; add a primary key, or run ALTER TABLE "
+      "{} REPLICA IDENTITY FULL (or USING INDEX on a unique, non-null index)",
+      t.replica_identity == ReplicaIdentity::Nothing ? "NOTHING" : "DEFAULT", name);
+}
+
+void check_table(pq::Connection& conn, const config::TableName& name, SourcePreflight& out) {
+  const auto label = fmt::format("table {}", name.qualified());
+  auto info = pq::read_table(conn, name.schema, name.table);
+  if (!info) {
+    out.report.push_back(query_failed(label, info.error()));
+    return;
+  }
+  if (!info->has_value()) {
+    out.report.push_back(item(label, CheckStatus::Fail, "does not exist on the source (names are case-sensitive)"));
+    return;
+  }
+  const TableInfo& t = **info;
+  auto priv = conn.exec_params("SELECT has_table_privilege($1, 'SELECT')", {pq::quote_qualified(t.schema, t.name)});
+  if (!priv) {
+    out.report.push_back(query_failed(label, priv.error()));
+    return;
+  }
+  if (priv->get(0, 0) != "t") {
+    out.report.push_back(item(label, CheckStatus::Fail, "no SELECT privilege: GRANT SELECT on it to the crmsync role"));
+  } else if (t.replica_identity == ReplicaIdentity::Nothing ||
+             (t.replica_identity == ReplicaIdentity::Default && !t.has_primary_key)) {
+    out.report.push_back(item(label, CheckStatus::Fail, identity_problem(t)));
+  } else {
+    const char* identity = t.replica_identity == ReplicaIdentity::Full    ? "REPLICA IDENTITY FULL"
+                           : t.replica_identity == ReplicaIdentity::Index ? "REPLICA IDENTITY USING INDEX"
+                                                                          : "primary key";
+    const auto rows = t.estimated_rows < 0 ? std::string("not analyzed")
+                                           : fmt::format("~{:.0f} rows", t.estimated_rows);
+    out.report.push_back(item(label, CheckStatus::Ok,
+                              fmt::format("{} columns, {}, {}{}", t.columns.size(), identity, rows,
+                                          t.kind == TableKind::Partitioned ? ", partitioned" : "")));
+  }
+  out.tables.emplace(name, t);
+}
+
+}  // namespace
+
+SourcePreflight preflight_source(const config::PipelineConfig& cfg) {
+  SourcePreflight out;
+  auto conn = pq::Connection::connect({.dsn = cfg.source.dsn,
+                                       .connect_timeout_s = cfg.source.connect_timeout_s,
+                                       .replication = pq::ReplicationMode::None,
+                                       .application_name = "crmsync check"});
+  if (!conn) {
+    out.report.push_back(item("connect", CheckStatus::Fail, conn.error().message));
+    return out;
+  }
+  const int version = conn->server_version();
+  if (version < kMinServerVersion) {
+    out.report.push_back(item("connect", CheckStatus::Fail,
+                              fmt::format("{} runs PostgreSQL {}; crmsync needs 10 or later (pgoutput)",
+                                          conn->description(), version_text(version))));
+    return out;
+  }
+  out.report.push_back(
+      item("connect", CheckStatus::Ok, fmt::format("{}, PostgreSQL {}", conn->description(), version_text(version))));
+  check_wal_level(*conn, out.report);
+  check_slots(*conn, cfg, out.report);
+  check_wal_senders(*conn, out.report);
+  check_privilege(*conn, out.report);
+  for (const auto& table : cfg.source.tables) {
+    check_table(*conn, table, out);
+  }
+  return out;
+}
+
+}  // namespace crmsync::cdc

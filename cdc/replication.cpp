@@ -1,0 +1,132 @@
+#include "cdc/replication.hpp"
+
+#include <charconv>
+
+#include <fmt/format.h>
+
+namespace crmsync::cdc {
+namespace {
+
+Error protocol_error(std::string what) { return Error{ErrorCode::ProtocolViolation, std::move(what)}; }
+
+}  // namespace
+
+Result<SystemIdentity> identify_system(pq::Connection& repl) {
+  auto res = repl.exec("IDENTIFY_SYSTEM");
+  if (!res) {
+    return res.take_error();
+  }
+  if (res->rows() != 1 || res->columns() < 3) {
+    return protocol_error(fmt::format("IDENTIFY_SYSTEM on {} returned {} rows of {} columns, expected 1 of 4",
+                                      repl.description(), res->rows(), res->columns()));
+  }
+  SystemIdentity id;
+  id.system_identifier = std::string(res->get(0, 0));
+  const auto tli = res->get(0, 1);
+  if (std::from_chars(tli.data(), tli.data() + tli.size(), id.timeline).ec != std::errc{}) {
+    return protocol_error(fmt::format("IDENTIFY_SYSTEM returned timeline \"{}\"", tli));
+  }
+  auto pos = Lsn::parse(res->get(0, 2));
+  if (!pos) {
+    return protocol_error(fmt::format("IDENTIFY_SYSTEM returned xlogpos: {}", pos.error().message));
+  }
+  id.xlogpos = *pos;
+  return id;
+}
+
+Result<CreatedSlot> create_slot_exporting_snapshot(pq::Connection& repl, const std::string& slot) {
+  auto res = repl.exec(fmt::format("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput (SNAPSHOT 'export')",
+                                   pq::quote_ident(slot)));
+  if (!res) {
+    return res.take_error();
+  }
+  if (res->rows() != 1 || res->columns() < 3 || res->is_null(0, 2)) {
+    return protocol_error(fmt::format("CREATE_REPLICATION_SLOT on {} returned no exported snapshot",
+                                      repl.description()));
+  }
+  auto lsn = Lsn::parse(res->get(0, 1));
+  if (!lsn) {
+    return protocol_error(fmt::format("CREATE_REPLICATION_SLOT returned consistent_point: {}", lsn.error().message));
+  }
+  return CreatedSlot{std::string(res->get(0, 0)), *lsn, std::string(res->get(0, 2))};
+}
+
+Result<std::optional<SlotInfo>> find_slot(pq::Connection& conn, const std::string& slot) {
+  auto res = conn.exec_params(
+      "SELECT plugin, database, confirmed_flush_lsn, active FROM pg_replication_slots WHERE slot_name = $1", {slot});
+  if (!res) {
+    return res.take_error();
+  }
+  if (res->rows() == 0) {
+    return std::optional<SlotInfo>{};
+  }
+  SlotInfo info{.plugin = std::string(res->get(0, 0)), .database = std::string(res->get(0, 1)),
+                .confirmed_flush = std::nullopt, .active = res->get(0, 3) == "t"};
+  if (!res->is_null(0, 2)) {
+    auto lsn = Lsn::parse(res->get(0, 2));
+    if (lsn) {
+      info.confirmed_flush = *lsn;
+    }
+  }
+  return std::optional<SlotInfo>{info};
+}
+
+Status drop_slot(pq::Connection& conn, const std::string& slot) {
+  auto res = conn.exec_params(
+      "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", {slot});
+  if (!res) {
+    return res.take_error();
+  }
+  return {};
+}
+
+Status ensure_publication(pq::Connection& conn, const std::string& publication,
+                          const std::vector<config::TableName>& tables) {
+  auto exists = conn.exec_params("SELECT 1 FROM pg_publication WHERE pubname = $1", {publication});
+  if (!exists) {
+    return exists.take_error();
+  }
+  std::string list;
+  for (const auto& t : tables) {
+    list += (list.empty() ? "" : ", ") + pq::quote_qualified(t.schema, t.table);
+  }
+  if (exists->rows() == 0) {
+    auto created = conn.exec(fmt::format("CREATE PUBLICATION {} FOR TABLE {} WITH (publish_via_partition_root = true)",
+                                         pq::quote_ident(publication), list));
+    if (!created) {
+      return created.take_error();
+    }
+    return {};
+  }
+  // Existing publication: add what it lacks. pg_publication_tables lists leaf partitions unless
+  // publish_via_partition_root, which we set; compare on schema and name.
+  for (const auto& t : tables) {
+    auto has = conn.exec_params(
+        "SELECT 1 FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid "
+        "JOIN pg_class c ON c.oid = pr.prrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE p.pubname = $1 AND n.nspname = $2 AND c.relname = $3",
+        {publication, t.schema, t.table});
+    if (!has) {
+      return has.take_error();
+    }
+    if (has->rows() > 0) {
+      continue;
+    }
+    auto added = conn.exec(fmt::format("ALTER PUBLICATION {} ADD TABLE {}", pq::quote_ident(publication),
+                                       pq::quote_qualified(t.schema, t.table)));
+    if (!added) {
+      return added.take_error();
+    }
+  }
+  return {};
+}
+
+Status drop_publication(pq::Connection& conn, const std::string& publication) {
+  auto res = conn.exec(fmt::format("DROP PUBLICATION IF EXISTS {}", pq::quote_ident(publication)));
+  if (!res) {
+    return res.take_error();
+  }
+  return {};
+}
+
+}  // namespace crmsync::cdc

@@ -1,0 +1,105 @@
+#include "daemon/check_command.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cdc/preflight.hpp"
+#include "mapping/column_plan.hpp"
+#include "sink/postgres/preflight.hpp"
+
+namespace crmsync::daemon {
+namespace {
+
+const char* status_text(CheckStatus s) {
+  switch (s) {
+    case CheckStatus::Ok: return "ok";
+    case CheckStatus::Warn: return "warn";
+    case CheckStatus::Fail: return "FAIL";
+  }
+  return "?";
+}
+
+// What the target must hold for one source table, according to its mapping.
+sink::postgres::ExpectedTable expect(const config::PipelineConfig& cfg, const config::TableName& table,
+                                     const cdc::SourcePreflight& source, CheckReport& config_items) {
+  const auto* mapping = cfg.mapping_for(table);
+  const auto target = mapping != nullptr ? mapping->to : table;
+  sink::postgres::ExpectedTable want{.schema = target.schema, .name = target.table, .columns = {},
+                                     .may_create = cfg.target.create_tables && mapping == nullptr};
+  const auto found = source.tables.find(table);
+  if (found == source.tables.end()) {
+    return want;  // the source check already failed; still see whether the target table exists
+  }
+  const auto plan = mapping::plan_table(table, found->second, mapping);
+  for (const auto& name : plan.unknown_source_columns) {
+    config_items.push_back({"config", fmt::format("mapping {}", table.qualified()), CheckStatus::Fail,
+                            fmt::format("column \"{}\" is named in the mapping but the source table has no such "
+                                        "column",
+                                        name)});
+  }
+  for (const auto& pair : plan.columns) {
+    want.columns.push_back({pair.target, found->second.column(pair.source)->type});
+  }
+  return want;
+}
+
+}  // namespace
+
+CheckReport run_preflight(const config::PipelineConfig& cfg) {
+  auto source = cdc::preflight_source(cfg);
+  CheckReport report = source.report;
+  CheckReport config_items;
+  std::vector<sink::postgres::ExpectedTable> expected;
+  expected.reserve(cfg.source.tables.size());
+  for (const auto& table : cfg.source.tables) {
+    expected.push_back(expect(cfg, table, source, config_items));
+  }
+  report.insert(report.end(), config_items.begin(), config_items.end());
+  auto target = sink::postgres::preflight_target(
+      {.dsn = cfg.target.dsn, .connect_timeout_s = cfg.target.connect_timeout_s}, expected);
+  report.insert(report.end(), target.begin(), target.end());
+  return report;
+}
+
+std::string render_check_text(const CheckReport& report) {
+  std::size_t name_width = 5;
+  for (const auto& i : report) {
+    name_width = std::max(name_width, i.name.size());
+  }
+  std::string out = fmt::format("{:<7} {:<{}} {:<6} {}\n", "SCOPE", "CHECK", name_width, "STATUS", "DETAIL");
+  int ok = 0;
+  int warn = 0;
+  int fail = 0;
+  for (const auto& i : report) {
+    out += fmt::format("{:<7} {:<{}} {:<6} {}\n", i.scope, i.name, name_width, status_text(i.status), i.detail);
+    (i.status == CheckStatus::Ok ? ok : i.status == CheckStatus::Warn ? warn : fail) += 1;
+  }
+  out += fmt::format("\npreflight {}: {} ok, {} warning{}, {} failed\n", fail == 0 ? "passed" : "FAILED", ok, warn,
+                     warn == 1 ? "" : "s", fail);
+  return out;
+}
+
+std::string render_check_json(const CheckReport& report) {
+  nlohmann::json checks = nlohmann::json::array();
+  for (const auto& i : report) {
+    checks.push_back({{"scope", i.scope},
+                      {"name", i.name},
+                      {"status", i.status == CheckStatus::Ok ? "ok" : i.status == CheckStatus::Warn ? "warn" : "fail"},
+                      {"detail", i.detail}});
+  }
+  nlohmann::json doc = {{"ok", all_passed(report)}, {"checks", checks}};
+  return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+ExitCode check_command(const config::PipelineConfig& cfg, bool json) {
+  const auto report = run_preflight(cfg);
+  const auto text = json ? render_check_json(report) : render_check_text(report);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+  return all_passed(report) ? ExitCode::Ok : ExitCode::Failure;
+}
+
+}  // namespace crmsync::daemon

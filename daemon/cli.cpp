@@ -1,0 +1,111 @@
+#include "daemon/cli.hpp"
+
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "config/loader.hpp"
+#include "daemon/check_command.hpp"
+#include "daemon/exit_codes.hpp"
+#include "daemon/logging.hpp"
+#include "daemon/run_command.hpp"
+#include "daemon/version.hpp"
+
+namespace crmsync::daemon {
+namespace {
+
+struct Options {
+  std::string config_path;
+  bool json = false;
+  bool stop_after_copy = false;
+  std::string dlq_id;
+};
+
+// Subcommands whose engines land with later issues. They say so and fail rather than pretend.
+ExitCode not_yet(const std::string& command, const char* issue) {
+  std::fprintf(stderr, "crmsync %s: not implemented yet (%s); nothing was done\n", command.c_str(), issue);
+  return ExitCode::Failure;
+}
+
+ExitCode dispatch(const std::string& command, const std::string& sub, const Options& opts,
+                  const config::PipelineConfig& cfg) {
+  if (command == "check") return check_command(cfg, opts.json);
+  if (command == "run") return run_command(cfg, RunOptions{.stop_after_copy = opts.stop_after_copy});
+  if (command == "status") return not_yet(command, "needs the checkpoint store of issue #3");
+  if (command == "verify") return not_yet(command, "verification is a later issue");
+  if (command == "cutover") return not_yet(command, "cutover is a later issue");
+  if (command == "teardown") return not_yet(command, "needs the slot management of issue #3");
+  if (command == "dlq") return not_yet(command + " " + sub, "the dead-letter queue is a later issue");
+  return ExitCode::Usage;
+}
+
+void add_config_option(CLI::App* cmd, Options& opts) {
+  cmd->add_option("-c,--config", opts.config_path, "pipeline configuration file (YAML)")->required();
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{"crmsync: copy a legacy CRM's PostgreSQL database into a new CRM and keep the two in sync"};
+  app.set_version_flag("--version", std::string("crmsync ") + kVersion);
+  app.require_subcommand(1);
+  Options opts;
+
+  auto* run = app.add_subcommand("run", "copy if not yet done, then stream changes until stopped (SIGTERM)");
+  add_config_option(run, opts);
+  run->add_flag("--stop-after-copy", opts.stop_after_copy, "exit 0 once the initial copy is done");
+  auto* check = app.add_subcommand("check", "validate the config and preflight source, mapping and target");
+  add_config_option(check, opts);
+  check->add_flag("--json", opts.json, "print the report as JSON");
+  auto* status = app.add_subcommand("status", "phase, copy progress, applied LSN, lag, dead-letter count");
+  add_config_option(status, opts);
+  status->add_flag("--json", opts.json, "print as JSON");
+  auto* verify = app.add_subcommand("verify", "compare source and target (counts and chunked checksums)");
+  add_config_option(verify, opts);
+  verify->add_flag("--json", opts.json, "print as JSON");
+  auto* cutover = app.add_subcommand("cutover", "fence the source, drain, sync sequences, verify");
+  add_config_option(cutover, opts);
+  auto* dlq = app.add_subcommand("dlq", "inspect and act on the dead-letter queue");
+  dlq->require_subcommand(1);
+  for (const char* name : {"list", "retry", "drop"}) {
+    auto* sub = dlq->add_subcommand(name, std::string(name) + " dead-lettered rows");
+    add_config_option(sub, opts);
+    if (std::string(name) != "list") {
+      sub->add_option("id", opts.dlq_id, "entry id, or 'all'")->required();
+    }
+  }
+  auto* teardown = app.add_subcommand("teardown", "drop the slot and publication, remove local state");
+  add_config_option(teardown, opts);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);  // prints help, version or the error
+    return code == 0 ? to_int(ExitCode::Ok) : to_int(ExitCode::Usage);
+  }
+
+  const auto* chosen = app.get_subcommands().front();
+  const std::string command = chosen->get_name();
+  const std::string sub = chosen->get_subcommands().empty() ? "" : chosen->get_subcommands().front()->get_name();
+
+  auto loaded = config::load_config_file(opts.config_path);
+  if (!loaded.errors.empty()) {
+    for (const auto& e : loaded.errors) {
+      std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    }
+    return to_int(ExitCode::Config);
+  }
+  setup_logging(loaded.config->log);
+  try {
+    return to_int(dispatch(command, sub, opts, *loaded.config));
+  } catch (const std::exception& e) {
+    spdlog::critical("crmsync {}: internal error: {}", command, e.what());
+    return to_int(ExitCode::Failure);
+  }
+}
+
+}  // namespace crmsync::daemon

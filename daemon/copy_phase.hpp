@@ -1,0 +1,55 @@
+#pragma once
+// The copy phase's engine: N workers, each with one source session pinned to the copy snapshot
+// and one target connection, take chunks from a shared queue and stream each chunk with
+// COPY TO STDOUT -> COPY FROM STDIN, one target transaction per chunk.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cdc/chunks.hpp"
+#include "checkpoint/store.hpp"
+#include "config/pipeline_config.hpp"
+#include "core/result.hpp"
+#include "core/table.hpp"
+#include "mapping/column_plan.hpp"
+#include "pq/connection.hpp"
+
+namespace crmsync::daemon {
+
+/// Everything the copy needs to know about one table, decided once at start-up.
+struct CopyTable {
+  config::TableName source;
+  TableInfo source_info;
+  mapping::TablePlan plan;
+  cdc::ChunkingKind chunking = cdc::ChunkingKind::Whole;
+  std::string key_column;
+  bool binary = false;  // identical built-in types on both sides: binary COPY
+};
+
+struct CopyTask {
+  const CopyTable* table = nullptr;
+  std::uint32_t index = 0;
+  cdc::ChunkRange range;
+};
+
+enum class CopyOutcome { Completed, Stopped };
+
+struct CopyRun {
+  std::string pipeline;
+  pq::ConnectOptions source;
+  pq::ConnectOptions target;
+  int parallel = 2;
+  bool interactive = false;  // progress redrawn on a terminal
+};
+
+/// Copies every task at the snapshot `snapshot_name` (which the caller keeps alive), marking each
+/// chunk done in `store` after its target transaction commits. Returns Stopped when a stop was
+/// requested (in-flight chunks are rolled back and stay pending), or the first error.
+Result<CopyOutcome> copy_chunks(const CopyRun& run, const std::string& snapshot_name, std::vector<CopyTask> tasks,
+                                const std::vector<CopyTable>& tables, checkpoint::Store& store);
+
+/// `COPY (SELECT cols FROM [ONLY] table WHERE chunk) TO STDOUT [(FORMAT binary)]`.
+std::string copy_out_sql(const CopyTable& table, const cdc::ChunkRange& range);
+
+}  // namespace crmsync::daemon

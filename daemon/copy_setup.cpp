@@ -1,0 +1,168 @@
+#include "daemon/copy_setup.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "pq/catalog.hpp"
+#include "sink/postgres/copy_sink.hpp"
+
+namespace crmsync::daemon {
+namespace {
+
+Error setup_error(std::string message) { return Error{ErrorCode::StateMismatch, std::move(message)}; }
+
+checkpoint::ChunkKind to_store(cdc::ChunkingKind k) {
+  switch (k) {
+    case cdc::ChunkingKind::KeyRange: return checkpoint::ChunkKind::KeyRange;
+    case cdc::ChunkingKind::CtidRange: return checkpoint::ChunkKind::CtidRange;
+    case cdc::ChunkingKind::Whole: return checkpoint::ChunkKind::Whole;
+  }
+  return checkpoint::ChunkKind::Whole;
+}
+
+// Target table info, creating the table first when allowed.
+Result<TableInfo> target_table(const config::PipelineConfig& cfg, pq::Connection& target, const CopyTable& t) {
+  const auto& name = t.plan.target;
+  auto info = pq::read_table(target, name.schema, name.table);
+  if (!info) {
+    return info.take_error();
+  }
+  if (info->has_value()) {
+    return std::move(**info);
+  }
+  const bool identity = cfg.mapping_for(t.source) == nullptr;
+  if (!cfg.target.create_tables || !identity) {
+    return setup_error(fmt::format("target table {} does not exist: create it, or set target.create_tables: true "
+                                   "(identity mappings only)",
+                                   name.qualified()));
+  }
+  auto created = sink::postgres::create_table(target, t.source_info);
+  if (!created) {
+    return Error{created.error().code,
+                 fmt::format("creating target table {}: {}", name.qualified(), created.error().message)};
+  }
+  spdlog::info("created target table {} ({} columns)", name.qualified(), t.source_info.columns.size());
+  auto again = pq::read_table(target, name.schema, name.table);
+  if (!again || !again->has_value()) {
+    return setup_error(fmt::format("target table {} vanished right after it was created", name.qualified()));
+  }
+  return std::move(**again);
+}
+
+}  // namespace
+
+Result<std::vector<CopyTable>> describe_tables(const config::PipelineConfig& cfg, pq::Connection& source,
+                                               pq::Connection& target) {
+  std::vector<CopyTable> out;
+  for (const auto& name : cfg.source.tables) {
+    auto info = pq::read_table(source, name.schema, name.table);
+    if (!info) {
+      return info.take_error();
+    }
+    if (!info->has_value()) {
+      return setup_error(fmt::format("source table {} does not exist (names are case-sensitive)", name.qualified()));
+    }
+    CopyTable t;
+    t.source = name;
+    t.source_info = std::move(**info);
+    t.plan = mapping::plan_table(name, t.source_info, cfg.mapping_for(name));
+    auto tgt = target_table(cfg, target, t);
+    if (!tgt) {
+      return tgt.take_error();
+    }
+    t.binary = true;
+    for (const auto& pair : t.plan.columns) {
+      const auto* s = t.source_info.column(pair.source);
+      const auto* d = tgt->column(pair.target);
+      if (d == nullptr || d->generated) {
+        return setup_error(fmt::format("target table {} has no writable column \"{}\" (mapped from {}.{})",
+                                       t.plan.target.qualified(), pair.target, name.qualified(), pair.source));
+      }
+      // Binary COPY needs identical types, and built-in ones: arrays of enums and composites
+      // carry type OIDs that differ between clusters.
+      t.binary = t.binary && s->type == d->type && s->builtin_type && d->builtin_type;
+    }
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+Status prepare_empty_targets(const config::PipelineConfig& cfg, pq::Connection& target,
+                             const std::vector<CopyTable>& tables) {
+  for (const auto& t : tables) {
+    const auto& name = t.plan.target;
+    auto empty = sink::postgres::is_empty(target, name.schema, name.table);
+    if (!empty) {
+      return empty.take_error();
+    }
+    if (*empty) continue;
+    if (!cfg.snapshot.truncate_target) {
+      return setup_error(fmt::format("target table {} is not empty: the initial copy needs empty tables; empty it, "
+                                     "or set snapshot.truncate_target: true to have crmsync truncate it",
+                                     name.qualified()));
+    }
+    auto truncated = sink::postgres::truncate(target, name.schema, name.table);
+    if (!truncated) {
+      return truncated;
+    }
+    spdlog::warn("truncated target table {} (snapshot.truncate_target)", name.qualified());
+  }
+  return {};
+}
+
+Status plan_and_record(pq::Connection& snapshot_conn, const config::PipelineConfig& cfg, CopyTable& table,
+                       checkpoint::Store& store) {
+  auto plan = cdc::plan_chunks(snapshot_conn, table.source_info, cfg.snapshot.chunk_rows);
+  if (!plan) {
+    return plan.take_error();
+  }
+  table.chunking = plan->kind;
+  table.key_column = plan->key_column;
+  std::vector<checkpoint::ChunkRecord> records;
+  for (std::size_t i = 0; i < plan->ranges.size(); ++i) {
+    checkpoint::ChunkRecord r;
+    r.table = table.source.qualified();
+    r.index = static_cast<std::uint32_t>(i);
+    r.kind = to_store(plan->kind);
+    r.lower = plan->ranges[i].lower;
+    r.upper = plan->ranges[i].upper;
+    records.push_back(r);
+  }
+  return store.plan_table(table.source.qualified(), records);
+}
+
+Result<bool> load_plan(CopyTable& table, const checkpoint::Store& store) {
+  auto chunks = store.chunks(table.source.qualified());
+  if (!chunks) {
+    return chunks.take_error();
+  }
+  if (chunks->empty()) {
+    return false;
+  }
+  switch (chunks->front().kind) {
+    case checkpoint::ChunkKind::KeyRange: table.chunking = cdc::ChunkingKind::KeyRange; break;
+    case checkpoint::ChunkKind::CtidRange: table.chunking = cdc::ChunkingKind::CtidRange; break;
+    case checkpoint::ChunkKind::Whole: table.chunking = cdc::ChunkingKind::Whole; break;
+  }
+  table.key_column = table.chunking == cdc::ChunkingKind::KeyRange ? cdc::integer_key(table.source_info).value_or("")
+                                                                   : "";
+  return true;
+}
+
+Result<std::vector<CopyTask>> pending_tasks(const std::vector<CopyTable>& tables, checkpoint::Store& store) {
+  std::vector<CopyTask> tasks;
+  for (const auto& t : tables) {
+    auto chunks = store.chunks(t.source.qualified());
+    if (!chunks) {
+      return chunks.take_error();
+    }
+    for (const auto& c : *chunks) {
+      if (c.state == checkpoint::ChunkState::Pending) {
+        tasks.push_back(CopyTask{&t, c.index, cdc::ChunkRange{c.lower, c.upper}});
+      }
+    }
+  }
+  return tasks;
+}
+
+}  // namespace crmsync::daemon

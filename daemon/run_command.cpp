@@ -1,0 +1,243 @@
+#include "daemon/run_command.hpp"
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "cdc/replication.hpp"
+#include "cdc/snapshot.hpp"
+#include "checkpoint/store.hpp"
+#include "daemon/copy_phase.hpp"
+#include "daemon/copy_setup.hpp"
+#include "daemon/signals.hpp"
+#include "sink/postgres/copy_sink.hpp"
+
+namespace crmsync::daemon {
+namespace {
+
+// Everything a run holds open. The replication connection outlives the copy on a first run: the
+// exported snapshot dies with it.
+struct Session {
+  const config::PipelineConfig& cfg;
+  std::unique_ptr<checkpoint::Store> store;
+  pq::ConnectOptions source_opts;
+  pq::ConnectOptions target_opts;
+  std::optional<pq::Connection> repl;
+  std::optional<pq::Connection> source;
+  std::optional<pq::Connection> target;
+  cdc::SystemIdentity identity;
+};
+
+ExitCode fail(const Error& e) {
+  spdlog::error("{}", e.message);
+  return ExitCode::Failure;
+}
+
+Error mismatch(std::string message) { return Error{ErrorCode::StateMismatch, std::move(message)}; }
+
+Result<pq::Connection> connect(const pq::ConnectOptions& o) { return pq::Connection::connect(o); }
+
+Status open_session(Session& s) {
+  auto store = checkpoint::Store::open(s.cfg.state_dir);
+  if (!store) return store.take_error();
+  s.store = std::move(store).value();
+  auto repl = connect({.dsn = s.cfg.source.dsn, .connect_timeout_s = s.cfg.source.connect_timeout_s,
+                       .replication = pq::ReplicationMode::Database, .application_name = "crmsync"});
+  if (!repl) return repl.take_error();
+  s.repl.emplace(std::move(repl).value());
+  auto id = cdc::identify_system(*s.repl);
+  if (!id) return id.take_error();
+  s.identity = *id;
+  auto source = connect(s.source_opts);
+  if (!source) return source.take_error();
+  s.source.emplace(std::move(source).value());
+  auto target = connect(s.target_opts);
+  if (!target) return target.take_error();
+  s.target.emplace(std::move(target).value());
+  return sink::postgres::ensure_state_tables(*s.target);
+}
+
+// The checkpoint and the source must describe the same slot on the same cluster.
+Status check_identity(Session& s, bool slot_exists) {
+  auto stored = s.store->source_identity();
+  if (!stored) return stored.take_error();
+  const auto& recorded = *stored;
+  const auto& slot = s.cfg.source.slot;
+  if (recorded && recorded->system_identifier != s.identity.system_identifier) {
+    return mismatch(fmt::format(
+        "the checkpoint in {} belongs to source cluster {} but {} is cluster {}: refusing to resume against a "
+        "different database. Point source.dsn at the original cluster, or use a new state_dir (and run crmsync "
+        "teardown against the old one)",
+        s.cfg.state_dir, recorded->system_identifier, s.source->description(), s.identity.system_identifier));
+  }
+  if (recorded && recorded->consistent_lsn.is_invalid()) {
+    // We recorded the intent to create the slot but not its result: the process died during
+    // CREATE_REPLICATION_SLOT. Nothing was copied (copying starts after the result is recorded),
+    // so the slot, if the server finished creating it, is ours and safe to drop and redo.
+    if (!slot_exists) return {};
+    spdlog::warn("replication slot \"{}\" was being created when crmsync last stopped; dropping it to start cleanly",
+                 slot);
+    return cdc::drop_slot(*s.source, slot);
+  }
+  if (!recorded) {
+    if (!slot_exists) return {};
+    return mismatch(fmt::format(
+        "replication slot \"{0}\" already exists on {1}, but the checkpoint in {2} has no record of it: another "
+        "pipeline may own it. If it is a leftover of an abandoned run, drop it (crmsync teardown, or SELECT "
+        "pg_drop_replication_slot('{0}') on the source) and start again",
+        slot, s.source->description(), s.cfg.state_dir));
+  }
+  if (!slot_exists) {
+    return mismatch(fmt::format(
+        "the checkpoint in {} says replication slot \"{}\" was created at {}, but the source has no such slot: the "
+        "changes since then cannot be streamed. Start over with crmsync teardown and a fresh run",
+        s.cfg.state_dir, recorded->slot, recorded->consistent_lsn));
+  }
+  return {};
+}
+
+CopyRun copy_run(const Session& s) {
+  return CopyRun{.pipeline = s.cfg.name, .source = s.source_opts, .target = s.target_opts,
+                 .parallel = s.cfg.snapshot.parallel, .interactive = isatty(STDERR_FILENO) != 0};
+}
+
+Result<CopyOutcome> first_copy(Session& s, std::vector<CopyTable>& tables) {
+  if (auto ok = prepare_empty_targets(s.cfg, *s.target, tables); !ok) return ok.take_error();
+  auto stale = sink::postgres::copied_chunks(*s.target, s.cfg.name);
+  if (!stale) return stale.take_error();
+  if (!stale->empty()) {
+    return mismatch(fmt::format("the target's {}.copy_progress holds chunks of pipeline \"{}\" but the checkpoint in {} "
+                                "is empty: was the state directory deleted? Run crmsync teardown to start over",
+                                sink::postgres::kStateSchema, s.cfg.name, s.cfg.state_dir));
+  }
+  if (auto ok = cdc::ensure_publication(*s.source, s.cfg.source.publication, s.cfg.source.tables); !ok) {
+    return ok.take_error();
+  }
+  // Record the intent first (LSN 0/0): a crash during CREATE_REPLICATION_SLOT then leaves a slot
+  // that the next start knows to be its own (check_identity).
+  checkpoint::SourceIdentity intent{.system_identifier = s.identity.system_identifier,
+                                    .timeline = s.identity.timeline,
+                                    .slot = s.cfg.source.slot,
+                                    .publication = s.cfg.source.publication,
+                                    .consistent_lsn = Lsn{}};
+  if (auto ok = s.store->set_source_identity(intent); !ok) return ok.take_error();
+  auto slot = cdc::create_slot_exporting_snapshot(*s.repl, s.cfg.source.slot);
+  if (!slot) return slot.take_error();
+  spdlog::info("created replication slot \"{}\" at {} with snapshot {}", slot->name, slot->consistent_point,
+               slot->snapshot);
+  auto recorded = s.store->set_source_identity({.system_identifier = s.identity.system_identifier,
+                                                .timeline = s.identity.timeline,
+                                                .slot = slot->name,
+                                                .publication = s.cfg.source.publication,
+                                                .consistent_lsn = slot->consistent_point});
+  if (!recorded) return recorded.take_error();
+  if (auto ok = s.store->set_phase(checkpoint::Phase::Copying); !ok) return ok.take_error();
+  auto planner = cdc::SnapshotSession::import(s.source_opts, slot->snapshot);
+  if (!planner) return planner.take_error();
+  for (auto& t : tables) {
+    if (auto ok = plan_and_record(planner->connection(), s.cfg, t, *s.store); !ok) return ok.take_error();
+  }
+  auto tasks = pending_tasks(tables, *s.store);
+  if (!tasks) return tasks.take_error();
+  return copy_chunks(copy_run(s), slot->snapshot, std::move(tasks).value(), tables, *s.store);
+}
+
+// Chunks the target committed but the checkpoint did not hear of (a crash between the two).
+Status reconcile(Session& s) {
+  auto copied = sink::postgres::copied_chunks(*s.target, s.cfg.name);
+  if (!copied) return copied.take_error();
+  for (const auto& c : *copied) {
+    auto recorded = s.store->chunks(c.source_table);
+    if (!recorded) return recorded.take_error();
+    for (const auto& r : *recorded) {
+      if (r.index == c.index && r.state == checkpoint::ChunkState::Pending) {
+        spdlog::info("copy: {} chunk {} was committed on the target before the last stop; recording it",
+                     c.source_table, c.index);
+        if (auto ok = s.store->mark_chunk_done(c.source_table, c.index, c.rows, c.snapshot); !ok) return ok;
+      }
+    }
+  }
+  return {};
+}
+
+Result<CopyOutcome> resume_copy(Session& s, std::vector<CopyTable>& tables) {
+  if (auto ok = reconcile(s); !ok) return ok.take_error();
+  // A fresh snapshot, exported from a transaction this session holds open while workers import it.
+  auto holder = cdc::SnapshotSession::begin_exported(s.source_opts);
+  if (!holder) return holder.take_error();
+  for (auto& t : tables) {
+    auto planned = load_plan(t, *s.store);
+    if (!planned) return planned.take_error();
+    if (!*planned) {
+      if (auto ok = plan_and_record(holder->connection(), s.cfg, t, *s.store); !ok) return ok.take_error();
+      continue;
+    }
+    auto recorded = s.store->chunks(t.source.qualified());
+    if (!recorded) return recorded.take_error();
+    const auto& chunks = *recorded;
+    const bool some_done = std::any_of(chunks.begin(), chunks.end(),
+                                       [](const auto& c) { return c.state == checkpoint::ChunkState::Done; });
+    const bool some_pending = std::any_of(chunks.begin(), chunks.end(),
+                                          [](const auto& c) { return c.state == checkpoint::ChunkState::Pending; });
+    if (t.chunking == cdc::ChunkingKind::CtidRange && some_done && some_pending) {
+      // Row versions move between blocks as they are updated, so block ranges taken at two
+      // snapshots do not partition the table: copy it again as a whole at the new snapshot.
+      spdlog::warn("copy: {} is chunked by block ranges and was interrupted; copying it again from the start",
+                   t.source.qualified());
+      if (auto ok = sink::postgres::reset_table(*s.target, s.cfg.name, t.source.qualified(), t.plan.target.schema,
+                                                t.plan.target.table);
+          !ok) {
+        return ok.take_error();
+      }
+      if (auto ok = plan_and_record(holder->connection(), s.cfg, t, *s.store); !ok) return ok.take_error();
+    }
+  }
+  auto tasks = pending_tasks(tables, *s.store);
+  if (!tasks) return tasks.take_error();
+  spdlog::info("copy: resuming with {} pending chunk(s) at a new snapshot ({})", tasks->size(), holder->xid_snapshot());
+  return copy_chunks(copy_run(s), holder->snapshot_name(), std::move(tasks).value(), tables, *s.store);
+}
+
+}  // namespace
+
+ExitCode run_command(const config::PipelineConfig& cfg, const RunOptions& options) {
+  install_stop_handlers();
+  Session s{.cfg = cfg, .store = nullptr,
+            .source_opts = {.dsn = cfg.source.dsn, .connect_timeout_s = cfg.source.connect_timeout_s,
+                            .replication = pq::ReplicationMode::None, .application_name = "crmsync copy"},
+            .target_opts = {.dsn = cfg.target.dsn, .connect_timeout_s = cfg.target.connect_timeout_s,
+                            .replication = pq::ReplicationMode::None, .application_name = "crmsync"},
+            .repl = {}, .source = {}, .target = {}, .identity = {}};
+  if (auto ok = open_session(s); !ok) return fail(ok.error());
+  auto slot = cdc::find_slot(*s.source, cfg.source.slot);
+  if (!slot) return fail(slot.error());
+  if (auto ok = check_identity(s, slot->has_value()); !ok) return fail(ok.error());
+
+  auto stored_phase = s.store->phase();
+  if (!stored_phase) return fail(stored_phase.error());
+  const auto phase = *stored_phase;
+  if (phase == checkpoint::Phase::New || phase == checkpoint::Phase::Copying) {
+    auto tables = describe_tables(cfg, *s.source, *s.target);
+    if (!tables) return fail(tables.error());
+    auto outcome = phase == checkpoint::Phase::New ? first_copy(s, *tables) : resume_copy(s, *tables);
+    if (!outcome) return fail(outcome.error());
+    if (*outcome == CopyOutcome::Stopped) {
+      spdlog::info("copy: stopped on request; finished chunks are kept, run again to resume");
+      return ExitCode::Ok;
+    }
+    if (auto ok = s.store->set_phase(checkpoint::Phase::Streaming); !ok) return fail(ok.error());
+    auto identity = s.store->source_identity();
+    if (!identity || !identity->has_value()) return fail(Error{ErrorCode::Io, "checkpoint lost the source identity"});
+    spdlog::info("copy: complete; the stream starts at {}", (*identity)->consistent_lsn);
+  }
+  if (options.stop_after_copy) {
+    return ExitCode::Ok;
+  }
+  spdlog::error("streaming is not implemented yet (issue #4): the copy is complete and the slot \"{}\" retains WAL "
+                "until it is; use --stop-after-copy for rehearsals, or crmsync teardown to release the slot",
+                cfg.source.slot);
+  return ExitCode::Failure;
+}
+
+}  // namespace crmsync::daemon

@@ -1,0 +1,32 @@
+#include "daemon/signals.hpp"
+
+#include <csignal>
+#include <unistd.h>
+
+namespace crmsync::daemon {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_stop_signal(int) {
+  if (g_stop.exchange(true)) {
+    _exit(128 + SIGTERM);  // second signal: the operator insists
+  }
+}
+
+}  // namespace
+
+void install_stop_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: blocking waits should wake up and look at the flag
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+}
+
+bool stop_requested() { return g_stop.load(std::memory_order_relaxed); }
+void request_stop() { g_stop.store(true); }
+
+}  // namespace crmsync::daemon

@@ -1,0 +1,16 @@
+#pragma once
+// SIGTERM/SIGINT request a graceful stop: the flag is polled at safe points (between chunks, every
+// few thousand rows, between transactions). A second signal while stopping exits at once.
+
+#include <atomic>
+
+namespace crmsync::daemon {
+
+/// Installs the handlers (idempotent).
+void install_stop_handlers();
+/// True once SIGTERM or SIGINT has arrived.
+bool stop_requested();
+/// For tests and internal shutdown paths.
+void request_stop();
+
+}  // namespace crmsync::daemon

@@ -1,0 +1,40 @@
+#include "mapping/column_plan.hpp"
+
+#include <algorithm>
+
+namespace crmsync::mapping {
+
+TablePlan plan_table(const config::TableName& source_name, const TableInfo& source, const config::Mapping* mapping) {
+  TablePlan plan{.source = source_name, .target = mapping != nullptr ? mapping->to : source_name, .columns = {},
+                 .unknown_source_columns = {}};
+  for (const auto& col : source.columns) {
+    if (col.generated) {
+      continue;
+    }
+    if (mapping == nullptr) {
+      plan.columns.push_back({col.name, col.name});
+      continue;
+    }
+    const auto& excluded = mapping->exclude;
+    if (std::find(excluded.begin(), excluded.end(), col.name) != excluded.end()) {
+      continue;
+    }
+    const auto it = mapping->columns.find(col.name);
+    plan.columns.push_back({col.name, it != mapping->columns.end() ? it->second.to : col.name});
+  }
+  if (mapping != nullptr) {
+    for (const auto& [name, _] : mapping->columns) {
+      if (source.column(name) == nullptr) {
+        plan.unknown_source_columns.push_back(name);
+      }
+    }
+    for (const auto& name : mapping->exclude) {
+      if (source.column(name) == nullptr) {
+        plan.unknown_source_columns.push_back(name);
+      }
+    }
+  }
+  return plan;
+}
+
+}  // namespace crmsync::mapping

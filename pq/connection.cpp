@@ -1,0 +1,188 @@
+#include "pq/connection.hpp"
+
+#include <libpq-fe.h>
+
+#include <array>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace crmsync::pq {
+namespace {
+
+// libpq messages end with a newline and sometimes span lines; keep one tidy line.
+std::string tidy(const char* message) {
+  std::string out = message != nullptr ? message : "";
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) {
+    out.pop_back();
+  }
+  for (auto& c : out) {
+    if (c == '\n') {
+      c = ' ';
+    }
+  }
+  return out;
+}
+
+// A connection failure can be transient (server restarting, network); a bad password or a missing
+// database is not, but libpq does not tell them apart reliably before PG 16, so the caller decides
+// how many times to retry. We mark failures retryable and let the caller's budget bound it.
+Error connect_error(const std::string& description, const char* message) {
+  return Error{ErrorCode::ConnectionFailed, fmt::format("cannot connect to {}: {}", description, tidy(message)),
+               Retry::Yes};
+}
+
+// Server NOTICEs ("relation already exists, skipping") are chatter: debug. WARNINGs are kept.
+void on_notice(void* /*arg*/, const PGresult* res) {
+  const char* severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+  const auto text = tidy(PQresultErrorMessage(res));
+  if (severity != nullptr && std::string_view(severity) == "WARNING") {
+    spdlog::warn("server: {}", text);
+  } else {
+    spdlog::debug("server: {}", text);
+  }
+}
+
+}  // namespace
+
+void QueryResult::Deleter::operator()(pg_result* r) const { PQclear(r); }
+void Connection::Deleter::operator()(pg_conn* c) const { PQfinish(c); }
+
+QueryResult::QueryResult(pg_result* res) : res_(res) {}
+int QueryResult::rows() const { return PQntuples(res_.get()); }
+int QueryResult::columns() const { return PQnfields(res_.get()); }
+bool QueryResult::is_null(int row, int col) const { return PQgetisnull(res_.get(), row, col) != 0; }
+std::string_view QueryResult::get(int row, int col) const {
+  return {PQgetvalue(res_.get(), row, col), static_cast<std::size_t>(PQgetlength(res_.get(), row, col))};
+}
+std::optional<std::string> QueryResult::get_opt(int row, int col) const {
+  if (is_null(row, col)) {
+    return std::nullopt;
+  }
+  return std::string(get(row, col));
+}
+int QueryResult::column_index(const char* name) const { return PQfnumber(res_.get(), name); }
+
+Connection::Connection(pg_conn* conn, std::string description) : conn_(conn), description_(std::move(description)) {}
+
+Result<Connection> Connection::connect(const ConnectOptions& options) {
+  const auto description = describe_dsn(options.dsn);
+  const auto timeout = std::to_string(options.connect_timeout_s);
+  // The user's string is expanded first ("dbname" with expand_dbname); the keywords after it
+  // override, so our timeout and replication mode win while application_name stays overridable.
+  std::array<const char*, 5> keys{"application_name", "dbname", "connect_timeout", nullptr, nullptr};
+  std::array<const char*, 5> values{options.application_name.c_str(), options.dsn.c_str(), timeout.c_str(), nullptr,
+                                    nullptr};
+  if (options.replication == ReplicationMode::Database) {
+    keys[3] = "replication";
+    values[3] = "database";
+  }
+  pg_conn* raw = PQconnectdbParams(keys.data(), values.data(), 1);
+  if (raw == nullptr) {
+    return Error{ErrorCode::ConnectionFailed, fmt::format("cannot connect to {}: out of memory", description)};
+  }
+  Connection conn(raw, description);
+  if (PQstatus(raw) != CONNECTION_OK) {
+    return connect_error(description, PQerrorMessage(raw));
+  }
+  PQsetNoticeReceiver(raw, on_notice, nullptr);
+  return conn;
+}
+
+Result<QueryResult> Connection::exec(std::string_view sql) {
+  const std::string text(sql);
+  QueryResult res(PQexec(conn_.get(), text.c_str()));
+  return check(std::move(res));
+}
+
+Result<QueryResult> Connection::exec_params(std::string_view sql,
+                                            const std::vector<std::optional<std::string>>& params) {
+  const std::string text(sql);
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) {
+    values.push_back(p ? p->c_str() : nullptr);
+  }
+  QueryResult res(PQexecParams(conn_.get(), text.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
+                               nullptr, nullptr, 0));
+  return check(std::move(res));
+}
+
+Result<QueryResult> Connection::check(QueryResult res) {
+  const auto* raw = res.raw();
+  const auto status = raw != nullptr ? PQresultStatus(raw) : PGRES_FATAL_ERROR;
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_COPY_OUT ||
+      status == PGRES_COPY_IN || status == PGRES_COPY_BOTH) {
+    return res;
+  }
+  if (PQstatus(conn_.get()) != CONNECTION_OK) {
+    return Error{ErrorCode::ConnectionFailed,
+                 fmt::format("connection to {} lost: {}", description_, tidy(PQerrorMessage(conn_.get()))), Retry::Yes};
+  }
+  const char* sqlstate = raw != nullptr ? PQresultErrorField(raw, PG_DIAG_SQLSTATE) : nullptr;
+  const auto message = raw != nullptr ? tidy(PQresultErrorMessage(raw)) : tidy(PQerrorMessage(conn_.get()));
+  return Error{ErrorCode::QueryFailed,
+               fmt::format("{} (SQLSTATE {}) on {}", message, sqlstate != nullptr ? sqlstate : "?", description_)};
+}
+
+int Connection::server_version() const { return PQserverVersion(conn_.get()); }
+
+std::string describe_dsn(std::string_view dsn) {
+  char* err = nullptr;
+  const std::string text(dsn);
+  PQconninfoOption* opts = PQconninfoParse(text.c_str(), &err);
+  if (opts == nullptr) {
+    // Unparseable: say so without echoing it (it may hold a password).
+    PQfreemem(err);
+    return "<unparseable connection string>";
+  }
+  std::string user;
+  std::string host;
+  std::string port;
+  std::string dbname;
+  for (auto* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) {
+      continue;
+    }
+    const std::string_view key = o->keyword;
+    if (key == "user") user = o->val;
+    else if (key == "host") host = o->val;
+    else if (key == "hostaddr" && host.empty()) host = o->val;
+    else if (key == "port") port = o->val;
+    else if (key == "dbname") dbname = o->val;
+  }
+  PQconninfoFree(opts);
+  std::string out;
+  if (!user.empty()) out += user + "@";
+  out += host.empty() ? "localhost" : host;
+  if (!port.empty()) out += ":" + port;
+  if (!dbname.empty()) out += "/" + dbname;
+  return out;
+}
+
+std::string quote_ident(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+std::string quote_literal(std::string_view value) {
+  const bool has_backslash = value.find('\\') != std::string_view::npos;
+  std::string out = has_backslash ? "E'" : "'";
+  for (char c : value) {
+    if (c == '\'' || (has_backslash && c == '\\')) out += c;
+    out += c;
+  }
+  out += '\'';
+  return out;
+}
+
+std::string quote_qualified(std::string_view schema, std::string_view table) {
+  return quote_ident(schema) + "." + quote_ident(table);
+}
+
+}  // namespace crmsync::pq

@@ -1,0 +1,83 @@
+#pragma once
+// A thin RAII layer over libpq shared by cdc/ (the source) and sink/postgres/ (the target), so the
+// two do not each grow their own copy of connection, result and quoting code.
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.hpp"
+
+struct pg_conn;
+struct pg_result;
+
+namespace crmsync::pq {
+
+enum class ReplicationMode { None, Database };
+
+struct ConnectOptions {
+  std::string dsn;               // secret-bearing; never logged (see describe_dsn)
+  int connect_timeout_s = 10;
+  ReplicationMode replication = ReplicationMode::None;
+  std::string application_name = "crmsync";
+};
+
+/// The rows of one statement's result. Values are in text format unless asked otherwise.
+class QueryResult {
+ public:
+  explicit QueryResult(pg_result* res);
+  [[nodiscard]] int rows() const;
+  [[nodiscard]] int columns() const;
+  [[nodiscard]] bool is_null(int row, int col) const;
+  /// The text value; empty for NULL (check is_null when it matters).
+  [[nodiscard]] std::string_view get(int row, int col) const;
+  [[nodiscard]] std::optional<std::string> get_opt(int row, int col) const;
+  [[nodiscard]] int column_index(const char* name) const;  // -1 when absent
+  [[nodiscard]] pg_result* raw() const { return res_.get(); }
+
+ private:
+  struct Deleter {
+    void operator()(pg_result* r) const;
+  };
+  std::unique_ptr<pg_result, Deleter> res_;
+};
+
+class Connection {
+ public:
+  /// Connects and checks the connection is up. The error message names the server as
+  /// describe_dsn() does and never contains the password.
+  static Result<Connection> connect(const ConnectOptions& options);
+
+  /// Runs one or more statements with no parameters; the last result is returned.
+  Result<QueryResult> exec(std::string_view sql);
+  /// Runs one statement with text parameters ($1, $2, ...); std::nullopt is SQL NULL.
+  Result<QueryResult> exec_params(std::string_view sql, const std::vector<std::optional<std::string>>& params);
+
+  [[nodiscard]] int server_version() const;  // e.g. 150018
+  [[nodiscard]] const std::string& description() const { return description_; }
+  [[nodiscard]] pg_conn* raw() const { return conn_.get(); }
+
+ private:
+  struct Deleter {
+    void operator()(pg_conn* c) const;
+  };
+  Connection(pg_conn* conn, std::string description);
+  Result<QueryResult> check(QueryResult res);
+  std::unique_ptr<pg_conn, Deleter> conn_;
+  std::string description_;
+};
+
+/// "user@host:port/dbname" for logs and messages: never the password, never the full string.
+std::string describe_dsn(std::string_view dsn);
+
+/// SQL identifier quoting ("a""b"), safe for any name including mixed case, spaces, unicode.
+std::string quote_ident(std::string_view name);
+/// SQL string literal ('it''s'; E'a\\b' when the value has a backslash, whatever the
+/// server's standard_conforming_strings).
+std::string quote_literal(std::string_view value);
+/// "schema"."table"
+std::string quote_qualified(std::string_view schema, std::string_view table);
+
+}  // namespace crmsync::pq

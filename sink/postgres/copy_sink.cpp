@@ -1,0 +1,144 @@
+#include "sink/postgres/copy_sink.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "pq/copy.hpp"
+
+namespace crmsync::sink::postgres {
+namespace {
+
+Status run(pq::Connection& conn, const std::string& sql) {
+  auto res = conn.exec(sql);
+  if (!res) {
+    return res.take_error();
+  }
+  return {};
+}
+
+}  // namespace
+
+Status ensure_state_tables(pq::Connection& conn) {
+  return run(conn, fmt::format(R"sql(
+CREATE SCHEMA IF NOT EXISTS {0};
+CREATE TABLE IF NOT EXISTS {0}.copy_progress (
+  pipeline     text        NOT NULL,
+  source_table text        NOT NULL,
+  chunk        integer     NOT NULL,
+  rows         bigint      NOT NULL,
+  snapshot     text        NOT NULL,
+  copied_at    timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (pipeline, source_table, chunk)
+))sql",
+                                  kStateSchema));
+}
+
+Result<std::vector<CopiedChunk>> copied_chunks(pq::Connection& conn, const std::string& pipeline) {
+  auto res = conn.exec_params(fmt::format("SELECT source_table, chunk, rows, snapshot FROM {}.copy_progress "
+                                          "WHERE pipeline = $1 ORDER BY source_table, chunk",
+                                          kStateSchema),
+                              {pipeline});
+  if (!res) {
+    return res.take_error();
+  }
+  std::vector<CopiedChunk> out;
+  for (int r = 0; r < res->rows(); ++r) {
+    out.push_back({std::string(res->get(r, 0)), static_cast<std::uint32_t>(std::stoul(std::string(res->get(r, 1)))),
+                   std::stoll(std::string(res->get(r, 2))), std::string(res->get(r, 3))});
+  }
+  return out;
+}
+
+Status reset_table(pq::Connection& conn, const std::string& pipeline, const std::string& source_table,
+                   const std::string& schema, const std::string& table) {
+  auto begun = run(conn, "BEGIN");
+  if (!begun) return begun;
+  auto cleared = run(conn, fmt::format("TRUNCATE {}", pq::quote_qualified(schema, table)));
+  if (!cleared) {
+    (void)run(conn, "ROLLBACK");
+    return cleared;
+  }
+  auto forgot = conn.exec_params(
+      fmt::format("DELETE FROM {}.copy_progress WHERE pipeline = $1 AND source_table = $2", kStateSchema),
+      {pipeline, source_table});
+  if (!forgot) {
+    (void)run(conn, "ROLLBACK");
+    return forgot.take_error();
+  }
+  return run(conn, "COMMIT");
+}
+
+Result<bool> is_empty(pq::Connection& conn, const std::string& schema, const std::string& table) {
+  auto res = conn.exec(fmt::format("SELECT NOT EXISTS (SELECT 1 FROM {})", pq::quote_qualified(schema, table)));
+  if (!res) {
+    return res.take_error();
+  }
+  return res->get(0, 0) == "t";
+}
+
+Status truncate(pq::Connection& conn, const std::string& schema, const std::string& table) {
+  return run(conn, fmt::format("TRUNCATE {}", pq::quote_qualified(schema, table)));
+}
+
+Status create_table(pq::Connection& conn, const TableInfo& source) {
+  std::vector<std::string> defs;
+  std::vector<std::string> key;
+  for (const auto& c : source.columns) {
+    defs.push_back(fmt::format("{} {}{}", pq::quote_ident(c.name), c.type, c.not_null ? " NOT NULL" : ""));
+    if (c.primary_key) key.push_back(pq::quote_ident(c.name));
+  }
+  if (!key.empty()) {
+    defs.push_back(fmt::format("PRIMARY KEY ({})", fmt::join(key, ", ")));
+  }
+  return run(conn, fmt::format("CREATE SCHEMA IF NOT EXISTS {}; CREATE TABLE {} ({})", pq::quote_ident(source.schema),
+                               pq::quote_qualified(source.schema, source.name), fmt::join(defs, ", ")));
+}
+
+Result<ChunkWriter> ChunkWriter::begin(pq::Connection& conn, const std::string& schema, const std::string& table,
+                                       const std::vector<std::string>& columns, bool binary) {
+  std::vector<std::string> quoted;
+  quoted.reserve(columns.size());
+  for (const auto& c : columns) quoted.push_back(pq::quote_ident(c));
+  auto begun = run(conn, "BEGIN");
+  if (!begun) {
+    return begun.take_error();
+  }
+  auto copy = conn.exec(fmt::format("COPY {} ({}) FROM STDIN{}", pq::quote_qualified(schema, table),
+                                    fmt::join(quoted, ", "), binary ? " (FORMAT binary)" : ""));
+  if (!copy) {
+    (void)run(conn, "ROLLBACK");
+    return copy.take_error();
+  }
+  return ChunkWriter(conn);
+}
+
+Status ChunkWriter::put(std::string_view data) { return pq::copy_in_put(*conn_, data); }
+
+Result<std::int64_t> ChunkWriter::commit(const std::string& pipeline, const CopiedChunk& chunk) {
+  auto rows = pq::copy_in_end(*conn_);
+  if (!rows) {
+    (void)run(*conn_, "ROLLBACK");
+    return rows.take_error();
+  }
+  auto recorded = conn_->exec_params(
+      fmt::format("INSERT INTO {}.copy_progress (pipeline, source_table, chunk, rows, snapshot) "
+                  "VALUES ($1, $2, $3, $4, $5)",
+                  kStateSchema),
+      {pipeline, chunk.source_table, std::to_string(chunk.index), std::to_string(*rows), chunk.snapshot});
+  if (!recorded) {
+    (void)run(*conn_, "ROLLBACK");
+    return recorded.take_error();
+  }
+  auto committed = run(*conn_, "COMMIT");
+  if (!committed) {
+    return committed.take_error();
+  }
+  return *rows;
+}
+
+void ChunkWriter::abort(const char* reason) {
+  pq::copy_in_abort(*conn_, reason);
+  (void)run(*conn_, "ROLLBACK");
+}
+
+}  // namespace crmsync::sink::postgres

@@ -1,0 +1,107 @@
+#include "sink/postgres/preflight.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "pq/catalog.hpp"
+#include "pq/connection.hpp"
+
+namespace crmsync::sink::postgres {
+namespace {
+
+CheckItem item(std::string name, CheckStatus status, std::string detail) {
+  return CheckItem{"target", std::move(name), status, std::move(detail)};
+}
+
+// Returns the privileges (of INSERT, UPDATE, DELETE) the current user lacks on the table.
+Result<std::vector<std::string>> missing_privileges(pq::Connection& conn, const std::string& qualified) {
+  auto res = conn.exec_params(
+      "SELECT has_table_privilege($1, 'INSERT'), has_table_privilege($1, 'UPDATE'), "
+      "has_table_privilege($1, 'DELETE')",
+      {qualified});
+  if (!res) {
+    return res.take_error();
+  }
+  std::vector<std::string> missing;
+  const char* names[] = {"INSERT", "UPDATE", "DELETE"};
+  for (int i = 0; i < 3; ++i) {
+    if (res->get(0, i) != "t") {
+      missing.emplace_back(names[i]);
+    }
+  }
+  return missing;
+}
+
+void check_table(pq::Connection& conn, const ExpectedTable& want, CheckReport& out) {
+  const auto label = fmt::format("table {}.{}", want.schema, want.name);
+  auto info = pq::read_table(conn, want.schema, want.name);
+  if (!info) {
+    out.push_back(item(label, CheckStatus::Fail, fmt::format("could not check: {}", info.error().message)));
+    return;
+  }
+  if (!info->has_value()) {
+    if (want.may_create) {
+      out.push_back(item(label, CheckStatus::Ok, "does not exist; will be created (target.create_tables)"));
+      return;
+    }
+    out.push_back(item(label, CheckStatus::Fail,
+                       "does not exist on the target: create it (the new CRM owns its schema), or set "
+                       "target.create_tables: true for an identity mapping"));
+    return;
+  }
+  const TableInfo& have = **info;
+  std::vector<std::string> missing;
+  std::vector<std::string> retyped;
+  for (const auto& col : want.columns) {
+    const auto* found = have.column(col.name);
+    if (found == nullptr) {
+      missing.push_back(col.name);
+    } else if (found->generated) {
+      missing.push_back(col.name + " (generated on the target, cannot be written)");
+    } else if (!col.source_type.empty() && found->type != col.source_type) {
+      retyped.push_back(fmt::format("{} ({} -> {})", col.name, col.source_type, found->type));
+    }
+  }
+  if (!missing.empty()) {
+    out.push_back(item(label, CheckStatus::Fail, fmt::format("missing columns: {}", fmt::join(missing, ", "))));
+    return;
+  }
+  auto lacking = missing_privileges(conn, pq::quote_qualified(want.schema, want.name));
+  if (!lacking) {
+    out.push_back(item(label, CheckStatus::Fail, fmt::format("could not check: {}", lacking.error().message)));
+    return;
+  }
+  if (!lacking->empty()) {
+    out.push_back(item(label, CheckStatus::Fail,
+                       fmt::format("missing privileges: {} (GRANT them to the crmsync role)", fmt::join(*lacking, ", "))));
+    return;
+  }
+  if (!retyped.empty()) {
+    out.push_back(item(label, CheckStatus::Warn,
+                       fmt::format("types differ, values are cast by the target on write: {}", fmt::join(retyped, ", "))));
+    return;
+  }
+  out.push_back(item(label, CheckStatus::Ok, fmt::format("{} columns mapped", want.columns.size())));
+}
+
+}  // namespace
+
+CheckReport preflight_target(const TargetOptions& options, const std::vector<ExpectedTable>& tables) {
+  CheckReport out;
+  auto conn = pq::Connection::connect({.dsn = options.dsn,
+                                       .connect_timeout_s = options.connect_timeout_s,
+                                       .replication = pq::ReplicationMode::None,
+                                       .application_name = "crmsync check"});
+  if (!conn) {
+    out.push_back(item("connect", CheckStatus::Fail, conn.error().message));
+    return out;
+  }
+  const int v = conn->server_version();
+  out.push_back(item("connect", CheckStatus::Ok, fmt::format("{}, PostgreSQL {}.{}", conn->description(), v / 10000, v % 10000)));
+  for (const auto& table : tables) {
+    check_table(*conn, table, out);
+  }
+  return out;
+}
+
+}  // namespace crmsync::sink::postgres

@@ -1,0 +1,32 @@
+#pragma once
+// Target preflight for `crmsync check`: do the tables and columns the pipeline will write exist,
+// with compatible types, and may this user write them?
+
+#include <string>
+#include <vector>
+
+#include "core/check.hpp"
+
+namespace crmsync::sink::postgres {
+
+struct ExpectedColumn {
+  std::string name;         // target column name
+  std::string source_type;  // the source column's type, for a compatibility note
+};
+
+struct ExpectedTable {
+  std::string schema;
+  std::string name;
+  std::vector<ExpectedColumn> columns;
+  bool may_create = false;  // target.create_tables with an identity mapping
+};
+
+struct TargetOptions {
+  std::string dsn;
+  int connect_timeout_s = 10;
+};
+
+/// Connects once, checks every expected table. An unreachable target is a failed "connect" item.
+CheckReport preflight_target(const TargetOptions& options, const std::vector<ExpectedTable>& tables);
+
+}  // namespace crmsync::sink::postgres

@@ -1,0 +1,43 @@
+#include "support/pipeline.hpp"
+
+#include <fmt/format.h>
+
+namespace crmsync::testing {
+
+PipelineFixture::PipelineFixture(const std::string& label) : source(label + "-src"), target(label + "-tgt") {}
+
+std::string PipelineFixture::write_config(const std::vector<std::string>& tables, const std::string& extra) const {
+  std::string list;
+  for (const auto& t : tables) list += fmt::format("    - '{}'\n", t);
+  const auto yaml = fmt::format(R"yaml(name: it_pipeline
+state_dir: {}
+source:
+  dsn: "{}"
+  tables:
+{}target:
+  type: postgres
+  dsn: "{}"
+log:
+  level: debug
+{})yaml",
+                                state_dir(), source.dsn(), list, target.dsn(), extra);
+  return dir.write("crmsync.yaml", yaml);
+}
+
+ProcessResult PipelineFixture::crmsync(const std::vector<std::string>& args) const {
+  std::vector<std::string> argv{crmsync_binary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.insert(argv.end(), {"-c", config_path()});
+  return run_process(argv);
+}
+
+std::string table_checksum(const PgCluster& cluster, const std::string& qualified_table, const std::string& order_by) {
+  return cluster.query_value(fmt::format("SELECT md5(coalesce(string_agg(t::text, E'\\n' ORDER BY {}), '')) FROM {} t",
+                                         order_by, qualified_table));
+}
+
+std::int64_t row_count(const PgCluster& cluster, const std::string& qualified_table) {
+  return std::stoll(cluster.query_value(fmt::format("SELECT count(*) FROM {}", qualified_table)));
+}
+
+}  // namespace crmsync::testing

@@ -1,0 +1,177 @@
+// `crmsync check` and the command line, black-box, against real PostgreSQL clusters.
+
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <fmt/format.h>
+
+#include "support/cluster.hpp"
+#include "support/process.hpp"
+
+using crmsync::testing::crmsync_binary;
+using crmsync::testing::PgCluster;
+using crmsync::testing::ProcessResult;
+using crmsync::testing::TempDir;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr const char* kSourceSchema = R"sql(
+CREATE TABLE public.accounts (id bigint PRIMARY KEY, name text NOT NULL);
+CREATE TABLE public.contacts (id bigint PRIMARY KEY, account_id bigint, email text, ssn text);
+CREATE TABLE public.notes_nopk (body text);
+CREATE TABLE public.audit_full (body text);
+ALTER TABLE public.audit_full REPLICA IDENTITY FULL;
+CREATE TABLE "Sales Team"."Región" (id int PRIMARY KEY);
+)sql";
+
+std::string config_yaml(const std::string& tables, const std::string& extra = "") {
+  return fmt::format(R"yaml(name: it_check
+state_dir: /tmp/crmsync-it-state
+source:
+  dsn: "${{SOURCE_DSN}}"
+  tables: [{}]
+target:
+  type: postgres
+  dsn: "${{TARGET_DSN}}"
+{}
+)yaml",
+                     tables, extra);
+}
+
+ProcessResult run_check(const TempDir& dir, const std::string& yaml, const std::string& source_dsn,
+                        const std::string& target_dsn, bool as_json = true) {
+  const auto path = dir.write("crmsync.yaml", yaml);
+  std::vector<std::string> argv{crmsync_binary(), "check", "-c", path};
+  if (as_json) argv.emplace_back("--json");
+  return crmsync::testing::run_process(argv, {{"SOURCE_DSN", source_dsn}, {"TARGET_DSN", target_dsn}});
+}
+
+// name -> {status, detail} from the JSON report.
+std::map<std::string, std::pair<std::string, std::string>> items(const ProcessResult& r) {
+  std::map<std::string, std::pair<std::string, std::string>> out;
+  const auto doc = json::parse(r.out);
+  for (const auto& c : doc["checks"]) {
+    out[c["scope"].get<std::string>() + " " + c["name"].get<std::string>()] = {c["status"], c["detail"]};
+  }
+  return out;
+}
+
+struct Pair {
+  PgCluster source{"check-src"};
+  PgCluster target{"check-tgt"};
+  Pair() {
+    source.exec("CREATE SCHEMA \"Sales Team\";" + std::string(kSourceSchema));
+    target.exec(
+        "CREATE TABLE public.accounts (id bigint PRIMARY KEY, name varchar(200) NOT NULL);"
+        "CREATE SCHEMA crm; CREATE TABLE crm.people (legacy_id bigint PRIMARY KEY, company_id bigint);"
+        "CREATE TABLE public.contacts (id bigint PRIMARY KEY, account_id bigint);");
+  }
+};
+
+}  // namespace
+
+TEST_CASE("check passes on a well-prepared source and target, and reports every check") {
+  Pair p;
+  TempDir dir;
+  const auto r = run_check(dir, config_yaml("public.accounts, public.audit_full",
+                                            "  create_tables: true\n"),
+                           p.source.dsn(), p.target.dsn());
+  CAPTURE(r.out);
+  CAPTURE(r.err);
+  CHECK(r.exit_code == 0);
+  const auto doc = json::parse(r.out);
+  CHECK(doc["ok"] == true);
+  auto it = items(r);
+  CHECK(it["source connect"].first == "ok");
+  CHECK(it["source connect"].second == fmt::format("postgres@127.0.0.1:{}/postgres, PostgreSQL 15.{}", p.source.port(),
+                                                   std::stoi(p.source.query_value("SHOW server_version_num")) % 10000));
+  CHECK(it["source wal_level"] == std::pair<std::string, std::string>{"ok", "logical"});
+  CHECK(it["source replication slots"] == std::pair<std::string, std::string>{"ok", "20 of 20 free"});
+  CHECK(it["source replication privilege"] ==
+        std::pair<std::string, std::string>{"ok", "role \"postgres\" is a superuser"});
+  CHECK(it["source table public.accounts"].first == "ok");
+  CHECK(it["source table public.accounts"].second.starts_with("2 columns, primary key, "));
+  CHECK(it["source table public.audit_full"].second.starts_with("1 columns, REPLICA IDENTITY FULL, "));
+  CHECK(it["target table public.accounts"] ==
+        std::pair<std::string, std::string>{
+            "warn", "types differ, values are cast by the target on write: name (text -> character varying(200))"});
+  CHECK(it["target table public.audit_full"] ==
+        std::pair<std::string, std::string>{"ok", "does not exist; will be created (target.create_tables)"});
+  CHECK(r.err.empty());
+}
+
+TEST_CASE("check fails on a table without a key, a missing table, missing target columns and bad mappings") {
+  Pair p;
+  TempDir dir;
+  const auto yaml = config_yaml("public.contacts, public.notes_nopk, public.nope, '\"Sales Team\".\"Región\"'") +
+                    R"yaml(mappings:
+  - from: public.contacts
+    to: crm.people
+    columns:
+      id: legacy_id
+      account_id: {to: company_id}
+      phone: phone_number
+    exclude: [ssn]
+)yaml";
+  const auto r = run_check(dir, yaml, p.source.dsn(), p.target.dsn());
+  CAPTURE(r.out);
+  CAPTURE(r.err);
+  CHECK(r.exit_code == 1);
+  auto it = items(r);
+  CHECK(it["source table public.notes_nopk"] ==
+        std::pair<std::string, std::string>{
+            "fail",
+            "no primary key and REPLICA IDENTITY DEFAULT: the copy would work, but once the table is published the "
+            "source rejects its UPDATEs and DELETEs, and the stream could not locate rows; add a primary key, or run "
+            "ALTER TABLE \"public\".\"notes_nopk\" REPLICA IDENTITY FULL (or USING INDEX on a unique, non-null index)"});
+  CHECK(it["source table public.nope"] ==
+        std::pair<std::string, std::string>{"fail", "does not exist on the source (names are case-sensitive)"});
+  CHECK(it["source table Sales Team.Región"].first == "ok");
+  CHECK(it["config mapping public.contacts"] ==
+        std::pair<std::string, std::string>{
+            "fail", "column \"phone\" is named in the mapping but the source table has no such column"});
+  CHECK(it["target table crm.people"] == std::pair<std::string, std::string>{"fail", "missing columns: email"});
+  CHECK(it["target table public.notes_nopk"] ==
+        std::pair<std::string, std::string>{
+            "fail",
+            "does not exist on the target: create it (the new CRM owns its schema), or set target.create_tables: true "
+            "for an identity mapping"});
+  CHECK(it["target table Sales Team.Región"].first == "fail");
+}
+
+TEST_CASE("check fails on wal_level=replica and a role without REPLICATION, and prints a readable table") {
+  PgCluster source{"check-replica", {"wal_level=replica"}};
+  source.exec(
+      "CREATE TABLE public.accounts (id bigint PRIMARY KEY);"
+      "CREATE ROLE app LOGIN; GRANT SELECT ON public.accounts TO app;");
+  TempDir dir;
+  const auto dsn = fmt::format("host=127.0.0.1 port={} user=app dbname=postgres", source.port());
+  const auto r = run_check(dir, config_yaml("public.accounts"), dsn, source.dsn(), /*as_json=*/false);
+  CAPTURE(r.out);
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("source  wal_level ") != std::string::npos);
+  CHECK(r.out.find(" FAIL   wal_level is \"replica\"; logical decoding needs it to be \"logical\": run ALTER SYSTEM SET "
+                   "wal_level = logical and restart the source\n") != std::string::npos);
+  CHECK(r.out.find(" FAIL   role \"app\" has neither REPLICATION nor SUPERUSER: run ALTER ROLE \"app\" WITH "
+                   "REPLICATION\n") != std::string::npos);
+  CHECK(r.out.find("\npreflight FAILED: ") != std::string::npos);
+}
+
+TEST_CASE("check reports an unreachable server without printing the password") {
+  PgCluster target{"check-unreach"};
+  TempDir dir;
+  // Nothing listens on port 1; the password must appear nowhere in the output.
+  const auto r = run_check(dir, config_yaml("public.accounts"),
+                           "host=127.0.0.1 port=1 user=crm password=TopSecret123 dbname=legacy connect_timeout=2",
+                           target.dsn() + " password=TopSecret123");
+  CAPTURE(r.out);
+  CHECK(r.exit_code == 1);
+  auto it = items(r);
+  CHECK(it["source connect"].first == "fail");
+  CHECK(it["source connect"].second.starts_with("cannot connect to crm@127.0.0.1:1/legacy: "));
+  CHECK(it["target connect"].first == "ok");
+  CHECK(r.out.find("TopSecret123") == std::string::npos);
+  CHECK(r.err.find("TopSecret123") == std::string::npos);
+}

@@ -1,0 +1,44 @@
+#include <doctest/doctest.h>
+
+#include "mapping/column_plan.hpp"
+
+using namespace crmsync;
+
+namespace {
+TableInfo contacts() {
+  TableInfo t;
+  t.schema = "public";
+  t.name = "contacts";
+  t.columns = {{"id", "bigint", true, false, true},
+               {"email", "text", false, false, false},
+               {"ssn", "text", false, false, false},
+               {"full_name", "text", false, true, false}};
+  return t;
+}
+}  // namespace
+
+TEST_CASE("identity plan keeps every non-generated column") {
+  const config::TableName name{"public", "contacts"};
+  const auto plan = mapping::plan_table(name, contacts(), nullptr);
+  CHECK(plan.target == name);
+  REQUIRE(plan.columns.size() == 3);
+  CHECK(plan.columns[0].source == "id");
+  CHECK(plan.columns[2].target == "ssn");
+  CHECK(plan.unknown_source_columns.empty());
+}
+
+TEST_CASE("a mapping renames, excludes and reports unknown columns") {
+  config::Mapping m;
+  m.from = {"public", "contacts"};
+  m.to = {"crm", "people"};
+  m.columns["id"] = config::ColumnMapping{.to = "legacy_id", .transform = {}, .validate = {}, .lookup = {}};
+  m.columns["phone"] = config::ColumnMapping{.to = "phone", .transform = {}, .validate = {}, .lookup = {}};
+  m.exclude = {"ssn", "fax"};
+  const auto plan = mapping::plan_table(m.from, contacts(), &m);
+  CHECK(plan.target == config::TableName{"crm", "people"});
+  REQUIRE(plan.columns.size() == 2);
+  CHECK(plan.columns[0].source == "id");
+  CHECK(plan.columns[0].target == "legacy_id");
+  CHECK(plan.columns[1].target == "email");
+  CHECK(plan.unknown_source_columns == std::vector<std::string>{"phone", "fax"});
+}
