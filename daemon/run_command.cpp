@@ -11,6 +11,7 @@
 #include "daemon/copy_phase.hpp"
 #include "daemon/copy_setup.hpp"
 #include "daemon/signals.hpp"
+#include "daemon/stream_phase.hpp"
 #include "sink/postgres/copy_sink.hpp"
 
 namespace crmsync::daemon {
@@ -234,10 +235,13 @@ ExitCode run_command(const config::PipelineConfig& cfg, const RunOptions& option
   if (options.stop_after_copy) {
     return ExitCode::Ok;
   }
-  spdlog::error("streaming is not implemented yet (issue #4): the copy is complete and the slot \"{}\" retains WAL "
-                "until it is; use --stop-after-copy for rehearsals, or crmsync teardown to release the slot",
-                cfg.source.slot);
-  return ExitCode::Failure;
+  auto identity = s.store->source_identity();
+  if (!identity || !identity->has_value()) return fail(Error{ErrorCode::Io, "checkpoint lost the source identity"});
+  // The copy's connections are not needed while streaming; the exported snapshot (if any) is done.
+  s.repl.reset();
+  s.source.reset();
+  s.target.reset();
+  return stream_changes(cfg, *s.store, (*identity)->consistent_lsn);
 }
 
 }  // namespace crmsync::daemon

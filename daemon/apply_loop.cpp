@@ -1,0 +1,257 @@
+#include "daemon/apply_loop.hpp"
+
+#include <charconv>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "daemon/signals.hpp"
+
+namespace crmsync::daemon {
+namespace {
+
+std::optional<std::int64_t> integer_key(const CachedRelation& rel, const Row& row) {
+  if (!rel.integer_key_index || *rel.integer_key_index >= row.size()) return std::nullopt;
+  const auto& v = row[*rel.integer_key_index];
+  if (v.kind != ValueKind::Text) return std::nullopt;
+  std::int64_t key = 0;
+  if (std::from_chars(v.text.data(), v.text.data() + v.text.size(), key).ec != std::errc{}) return std::nullopt;
+  return key;
+}
+
+sink::postgres::OldKind old_kind(cdc::pgoutput::OldKind k) {
+  switch (k) {
+    case cdc::pgoutput::OldKind::Key: return sink::postgres::OldKind::Key;
+    case cdc::pgoutput::OldKind::Full: return sink::postgres::OldKind::Full;
+    case cdc::pgoutput::OldKind::None: return sink::postgres::OldKind::None;
+  }
+  return sink::postgres::OldKind::None;
+}
+
+}  // namespace
+
+ApplyLoop::ApplyLoop(const config::PipelineConfig& cfg, checkpoint::Store& store, sink::postgres::Applier& applier,
+                     pq::Connection& source, cdc::StreamQueue& queue, const cdc::ReplicationReader& reader,
+                     const ChunkFilter& filter, std::atomic<std::uint64_t>& flushed)
+    : cfg_(cfg),
+      store_(store),
+      applier_(applier),
+      queue_(queue),
+      reader_(reader),
+      filter_(filter),
+      flushed_(flushed),
+      relations_(cfg, source) {}
+
+ApplyOutcome ApplyLoop::classify(const Error& e) {
+  if (source_catalog_lost_) {
+    applier_.rollback();
+    return ApplyOutcome::SourceCatalogLost;
+  }
+  if (e.retryable()) {
+    spdlog::warn("apply interrupted, will resume from {}: {}", Lsn{flushed_.load()}, e.message);
+    applier_.rollback();
+    return ApplyOutcome::TargetLost;
+  }
+  spdlog::error("apply stopped at {} (last durable position {}): {}", txn_final_, Lsn{flushed_.load()}, e.message);
+  applier_.rollback();
+  return ApplyOutcome::Fatal;
+}
+
+ApplyOutcome ApplyLoop::run() {
+  const auto delay = std::chrono::milliseconds(cfg_.apply.max_batch_delay_ms);
+  while (true) {
+    if (stop_requested() && !in_source_txn_) {
+      if (batch_open_) {
+        if (auto ok = commit_batch(); !ok) return classify(ok.error());
+      }
+      return ApplyOutcome::Stopped;
+    }
+    if (auto fatal = reader_.fatal_error()) {
+      applier_.rollback();
+      return ApplyOutcome::Fatal;
+    }
+    auto wait = std::chrono::milliseconds(200);
+    if (batch_open_ && !in_source_txn_) {
+      const auto age = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - batch_started_);
+      wait = std::max(std::chrono::milliseconds(0), std::min(wait, delay - age));
+    }
+    auto item = queue_.pop(wait);
+    if (!item) {
+      // Nothing buffered: commit what the batch holds (low latency at low load).
+      if (batch_open_ && !in_source_txn_) {
+        if (auto ok = commit_batch(); !ok) return classify(ok.error());
+      }
+      continue;
+    }
+    if (auto ok = handle(*item); !ok) return classify(ok.error());
+  }
+}
+
+Status ApplyLoop::handle(const cdc::StreamItem& item) {
+  switch (item.kind) {
+    case cdc::StreamItem::Kind::Reset:
+      // The source connection dropped. A transaction cut in half will be resent from its Begin,
+      // and so will everything after the durable position: drop the batch if it holds half a
+      // transaction, keep (commit) it otherwise.
+      if (in_source_txn_) {
+        applier_.rollback();
+        batch_open_ = false;
+        in_source_txn_ = false;
+        return {};
+      }
+      return batch_open_ ? commit_batch() : Status{};
+    case cdc::StreamItem::Kind::Keepalive:
+      if (!batch_open_ && !in_source_txn_ && queue_.empty()) return confirm_idle(item.lsn);
+      return {};
+    case cdc::StreamItem::Kind::Message:
+      batch_bytes_ += item.bytes;
+      return on_message(item.message, item.lsn);
+  }
+  return {};
+}
+
+Status ApplyLoop::on_message(const cdc::pgoutput::Message& m, Lsn at) {
+  if (const auto* b = std::get_if<cdc::pgoutput::Begin>(&m)) {
+    in_source_txn_ = true;
+    xid_ = b->xid;
+    txn_final_ = b->final_lsn;
+    // Applied before (the source resends from its confirmed position after a reconnect).
+    skip_txn_ = b->final_lsn < Lsn{flushed_.load()};
+    return {};
+  }
+  if (const auto* c = std::get_if<cdc::pgoutput::Commit>(&m)) {
+    in_source_txn_ = false;
+    if (skip_txn_) return {};
+    if (!batch_open_) return {};  // an empty transaction (nothing of ours changed)
+    batch_end_ = c->end_lsn;
+    ++batch_txns_;
+    const auto age = Clock::now() - batch_started_;
+    if (queue_.empty() || stop_requested() || batch_bytes_ >= static_cast<std::size_t>(cfg_.apply.max_batch_bytes) ||
+        age >= std::chrono::milliseconds(cfg_.apply.max_batch_delay_ms)) {
+      return commit_batch();
+    }
+    return {};
+  }
+  if (const auto* r = std::get_if<cdc::pgoutput::RelationMessage>(&m)) {
+    if (!batch_open_) {
+      if (auto ok = open_batch(); !ok) return ok;  // DDL and catalog reads run inside the batch
+    }
+    auto ok = relations_.update(r->relation, applier_, at);
+    if (!ok && ok.error().code == ErrorCode::ConnectionFailed &&
+        ok.error().message.find("crmsync catalog") != std::string::npos) {
+      source_catalog_lost_ = true;
+    }
+    return ok;
+  }
+  if (skip_txn_) return {};
+  if (std::holds_alternative<cdc::pgoutput::Insert>(m) || std::holds_alternative<cdc::pgoutput::Update>(m) ||
+      std::holds_alternative<cdc::pgoutput::Delete>(m) || std::holds_alternative<cdc::pgoutput::Truncate>(m)) {
+    if (!batch_open_) {
+      if (auto ok = open_batch(); !ok) return ok;
+    }
+    return apply_change(m);
+  }
+  return {};  // Origin, Type, logical messages: nothing to apply
+}
+
+Status ApplyLoop::apply_change(const cdc::pgoutput::Message& m) {
+  if (const auto* t = std::get_if<cdc::pgoutput::Truncate>(&m)) return apply_truncate(*t);
+  const Oid oid = std::visit(
+      [](const auto& x) -> Oid {
+        if constexpr (requires { x.relation; }) {
+          if constexpr (std::is_same_v<std::decay_t<decltype(x.relation)>, Oid>) return x.relation;
+        }
+        return Oid{};
+      },
+      m);
+  const auto* rel = relations_.find(oid);
+  if (rel == nullptr) {
+    return Error{ErrorCode::ProtocolViolation,
+                 fmt::format("at {}: a change for relation {} arrived before its Relation message", txn_final_, oid)};
+  }
+  if (!rel->replicated) return {};
+  const auto table = rel->source.qualified();
+  if (const auto* ins = std::get_if<cdc::pgoutput::Insert>(&m)) {
+    if (filter_.copied_after(table, integer_key(*rel, ins->new_row), xid_)) return {};
+    return applier_.insert(rel->route, ins->new_row);
+  }
+  if (const auto* up = std::get_if<cdc::pgoutput::Update>(&m)) {
+    const auto& old_row = up->old_kind == cdc::pgoutput::OldKind::None ? up->new_row : up->old_row;
+    const bool old_done = filter_.copied_after(table, integer_key(*rel, old_row), xid_);
+    const bool new_done = filter_.copied_after(table, integer_key(*rel, up->new_row), xid_);
+    if (old_done && new_done) return {};
+    if (!old_done && !new_done) return applier_.update(rel->route, old_kind(up->old_kind), up->old_row, up->new_row);
+    if (old_done) return applier_.insert(rel->route, up->new_row);  // the old key's chunk already moved on
+    return applier_.remove(rel->route, sink::postgres::OldKind::Key, old_row);  // the new row is already there
+  }
+  const auto& del = std::get<cdc::pgoutput::Delete>(m);
+  if (filter_.copied_after(table, integer_key(*rel, del.old_row), xid_)) return {};
+  return applier_.remove(rel->route, old_kind(del.old_kind), del.old_row);
+}
+
+Status ApplyLoop::apply_truncate(const cdc::pgoutput::Truncate& t) {
+  std::vector<const sink::postgres::Route*> whole;
+  for (const auto oid : t.relations) {
+    const auto* rel = relations_.find(oid);
+    if (rel == nullptr || !rel->replicated) continue;
+    const auto ranges = filter_.ranges_not_seeing(rel->source.qualified(), xid_);
+    if (ranges.size() == 1 && !ranges.front().lower && !ranges.front().upper) {
+      whole.push_back(&rel->route);
+      continue;
+    }
+    // Part of the table was copied after this TRUNCATE: empty only the chunks copied before it.
+    for (const auto& r : ranges) {
+      const auto& key = rel->relation.columns.at(rel->integer_key_index.value_or(0)).name;
+      if (auto ok = applier_.remove_range(rel->route, key, r.lower, r.upper); !ok) return ok;
+    }
+  }
+  if (whole.empty()) return {};
+  return applier_.truncate(whole, t.cascade, t.restart_identity);
+}
+
+Status ApplyLoop::open_batch() {
+  if (auto ok = applier_.begin(); !ok) return ok;
+  batch_open_ = true;
+  batch_started_ = Clock::now();
+  batch_bytes_ = 0;
+  batch_txns_ = 0;
+  return {};
+}
+
+Status ApplyLoop::commit_batch() {
+  if (batch_txns_ == 0) {
+    // Only Relation bookkeeping (and maybe DDL) so far, inside an unfinished transaction: keep it.
+    if (in_source_txn_) return {};
+    applier_.rollback();
+    batch_open_ = false;
+    return {};
+  }
+  const auto before = applier_.counters().rows_not_found;
+  if (auto ok = applier_.commit(batch_end_); !ok) {
+    batch_open_ = false;
+    return ok;
+  }
+  batch_open_ = false;
+  if (applier_.counters().rows_not_found > before) {
+    spdlog::warn("apply: {} UPDATE/DELETE(s) up to {} found no row on the target: the target differs from the "
+                 "source (run crmsync verify)",
+                 applier_.counters().rows_not_found - before, batch_end_);
+  }
+  // Durable on the target first, then in the checkpoint, then offered to the source.
+  if (auto ok = store_.set_confirmed_lsn(batch_end_); !ok) return ok;
+  flushed_.store(batch_end_.value());
+  spdlog::debug("apply: committed {} transaction(s) up to {}", batch_txns_, batch_end_);
+  return {};
+}
+
+Status ApplyLoop::confirm_idle(Lsn lsn) {
+  // Nothing of ours is pending before `lsn` (the reader was between transactions and the queue is
+  // empty): confirming it lets the source recycle WAL while our tables are idle. Once a second.
+  if (lsn <= Lsn{flushed_.load()} || Clock::now() - last_idle_confirm_ < std::chrono::seconds(1)) return {};
+  last_idle_confirm_ = Clock::now();
+  if (auto ok = store_.set_confirmed_lsn(lsn); !ok) return ok;
+  flushed_.store(lsn.value());
+  return {};
+}
+
+}  // namespace crmsync::daemon

@@ -1,0 +1,122 @@
+#include "daemon/stream_phase.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "cdc/replication_reader.hpp"
+#include "daemon/apply_loop.hpp"
+#include "daemon/chunk_filter.hpp"
+#include "daemon/signals.hpp"
+#include "sink/postgres/applier.hpp"
+
+namespace crmsync::daemon {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Connects to the target, retrying with capped exponential backoff until it answers or a stop is
+// requested. A target that is down for a while is normal during a migration (maintenance,
+// failover); the source keeps its WAL for us meanwhile.
+std::unique_ptr<sink::postgres::Applier> connect_target(const config::PipelineConfig& cfg) {
+  auto backoff = std::chrono::milliseconds(100);
+  const pq::ConnectOptions opts{.dsn = cfg.target.dsn, .connect_timeout_s = cfg.target.connect_timeout_s,
+                                .replication = pq::ReplicationMode::None, .application_name = "crmsync apply"};
+  while (!stop_requested()) {
+    auto applier = sink::postgres::Applier::connect(opts, cfg.name);
+    if (applier) return std::move(applier).value();
+    spdlog::warn("target unavailable ({}); retrying in {} ms", applier.error().message, backoff.count());
+    const auto until = Clock::now() + backoff;
+    while (Clock::now() < until && !stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(10000));
+  }
+  return nullptr;
+}
+
+std::optional<pq::Connection> connect_source(const config::PipelineConfig& cfg) {
+  auto conn = pq::Connection::connect({.dsn = cfg.source.dsn, .connect_timeout_s = cfg.source.connect_timeout_s,
+                                       .replication = pq::ReplicationMode::None,
+                                       .application_name = "crmsync catalog"});
+  if (!conn) {
+    spdlog::warn("source catalog connection: {}", conn.error().message);
+    return std::nullopt;
+  }
+  return std::move(conn).value();
+}
+
+}  // namespace
+
+ExitCode stream_changes(const config::PipelineConfig& cfg, checkpoint::Store& store, Lsn consistent_lsn) {
+  auto filter = ChunkFilter::load(store);
+  if (!filter) {
+    spdlog::error("{}", filter.error().message);
+    return ExitCode::Failure;
+  }
+  auto applier = connect_target(cfg);
+  while (applier) {
+    // Where to resume: what the target says it has (authoritative: written in the same
+    // transaction as the data), the checkpoint, or the slot's consistent point.
+    auto target_lsn = applier->applied_lsn();
+    auto store_lsn = store.confirmed_lsn();
+    if (!target_lsn || !store_lsn) {
+      spdlog::error("{}", !target_lsn ? target_lsn.error().message : store_lsn.error().message);
+      return ExitCode::Failure;
+    }
+    Lsn start = consistent_lsn;
+    if (*store_lsn) start = std::max(start, **store_lsn);
+    if (*target_lsn) start = std::max(start, **target_lsn);
+    if (*target_lsn && (!*store_lsn || **store_lsn < **target_lsn)) {
+      // The target committed past what the checkpoint recorded (a crash between the two).
+      if (auto ok = store.set_confirmed_lsn(**target_lsn); !ok) {
+        spdlog::error("{}", ok.error().message);
+        return ExitCode::Failure;
+      }
+    }
+    auto source = connect_source(cfg);
+    if (!source) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      if (stop_requested()) return ExitCode::Ok;
+      continue;
+    }
+    std::atomic<std::uint64_t> flushed{start.value()};
+    cdc::StreamQueue queue(static_cast<std::size_t>(cfg.apply.max_batch_bytes) * 4);
+    cdc::ReplicationReader reader(
+        {.source = {.dsn = cfg.source.dsn, .connect_timeout_s = cfg.source.connect_timeout_s,
+                    .replication = pq::ReplicationMode::Database, .application_name = "crmsync stream"},
+         .slot = cfg.source.slot,
+         .publication = cfg.source.publication,
+         .status_interval = std::chrono::milliseconds(1000),
+         .max_backoff = std::chrono::milliseconds(10000)},
+        queue, [&flushed] { return Lsn{flushed.load()}; });
+    reader.start(start);
+    ApplyLoop loop(cfg, store, *applier, *source, queue, reader, *filter, flushed);
+    const auto outcome = loop.run();
+    switch (outcome) {
+      case ApplyOutcome::Stopped:
+        reader.stop();  // sends the final status update with the durable position
+        spdlog::info("stopped at {} ({} statements applied this session)", Lsn{flushed.load()},
+                     applier->counters().statements);
+        return ExitCode::Ok;
+      case ApplyOutcome::Fatal:
+        reader.stop();
+        return ExitCode::Failure;
+      case ApplyOutcome::SourceCatalogLost:
+        reader.stop();
+        continue;
+      case ApplyOutcome::TargetLost:
+        // Keep the reader (and its status updates) alive while the target comes back, then
+        // restart the stream from the durable position: what was applied but not committed is
+        // resent by the source.
+        applier.reset();
+        applier = connect_target(cfg);
+        reader.stop();
+        continue;
+    }
+  }
+  return ExitCode::Ok;  // stop requested while waiting for the target
+}
+
+}  // namespace crmsync::daemon
