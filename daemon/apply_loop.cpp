@@ -137,10 +137,7 @@ Status ApplyLoop::on_message(const cdc::pgoutput::Message& m, Lsn at) {
       if (auto ok = open_batch(); !ok) return ok;  // DDL and catalog reads run inside the batch
     }
     auto ok = relations_.update(r->relation, applier_, at);
-    if (!ok && ok.error().code == ErrorCode::ConnectionFailed &&
-        ok.error().message.find("crmsync catalog") != std::string::npos) {
-      source_catalog_lost_ = true;
-    }
+    if (!ok && ok.error().retryable() && !relations_.source_ok()) source_catalog_lost_ = true;
     return ok;
   }
   if (skip_txn_) return {};

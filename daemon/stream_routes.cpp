@@ -30,6 +30,11 @@ Result<std::string> source_type_name(pq::Connection& source, const RelationColum
 
 }  // namespace
 
+bool RelationCache::source_ok() const {
+  auto res = source_.exec("SELECT 1");
+  return res.ok();
+}
+
 const CachedRelation* RelationCache::find(Oid oid) const {
   const auto it = relations_.find(oid);
   return it == relations_.end() ? nullptr : &it->second;

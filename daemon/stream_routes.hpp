@@ -33,6 +33,8 @@ class RelationCache {
   Status update(const Relation& relation, sink::postgres::Applier& applier, Lsn at);
   [[nodiscard]] const CachedRelation* find(Oid oid) const;
   void clear() { relations_.clear(); }
+  /// False once the source catalog connection has broken (the stream restarts with a new one).
+  [[nodiscard]] bool source_ok() const;
 
  private:
   const config::PipelineConfig& cfg_;

@@ -121,11 +121,17 @@ Result<QueryResult> Connection::check(QueryResult res) {
   }
   const char* sqlstate = raw != nullptr ? PQresultErrorField(raw, PG_DIAG_SQLSTATE) : nullptr;
   const auto message = raw != nullptr ? tidy(PQresultErrorMessage(raw)) : tidy(PQerrorMessage(conn_.get()));
-  return Error{ErrorCode::QueryFailed,
-               fmt::format("{} (SQLSTATE {}) on {}", message, sqlstate != nullptr ? sqlstate : "?", description_)};
+  const bool retry = sqlstate != nullptr && retryable_sqlstate(sqlstate);
+  return Error{retry ? ErrorCode::ConnectionFailed : ErrorCode::QueryFailed,
+               fmt::format("{} (SQLSTATE {}) on {}", message, sqlstate != nullptr ? sqlstate : "?", description_),
+               retry ? Retry::Yes : Retry::No};
 }
 
 int Connection::server_version() const { return PQserverVersion(conn_.get()); }
+
+bool retryable_sqlstate(std::string_view s) {
+  return s.starts_with("08") || s.starts_with("57") || s.starts_with("53") || s == "40001" || s == "40P01";
+}
 
 std::string describe_dsn(std::string_view dsn) {
   char* err = nullptr;

@@ -69,6 +69,11 @@ class Connection {
   std::string description_;
 };
 
+/// Whether a server error is worth retrying: connection exceptions (08), operator intervention
+/// such as an administrator shutdown or a server starting up (57), insufficient resources (53),
+/// serialization failures and deadlocks (40001, 40P01). Everything else is permanent.
+bool retryable_sqlstate(std::string_view sqlstate);
+
 /// "user@host:port/dbname" for logs and messages: never the password, never the full string.
 std::string describe_dsn(std::string_view dsn);
 

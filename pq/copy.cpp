@@ -25,7 +25,7 @@ Status finish_results(Connection& conn, std::int64_t* rows) {
     const auto st = PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && status.ok()) {
       const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-      const bool lost = PQstatus(conn.raw()) != CONNECTION_OK;
+      const bool lost = PQstatus(conn.raw()) != CONNECTION_OK || (state != nullptr && retryable_sqlstate(state));
       status = Error{lost ? ErrorCode::ConnectionFailed : ErrorCode::QueryFailed,
                      fmt::format("COPY failed on {}: {} (SQLSTATE {})", conn.description(),
                                  one_line(PQresultErrorMessage(r)), state != nullptr ? state : "?"),

@@ -86,9 +86,10 @@ Result<std::unique_ptr<Applier>> Applier::connect(const pq::ConnectOptions& targ
 }
 
 Result<std::optional<Lsn>> Applier::applied_lsn() {
-  if (PQpipelineStatus(conn_.raw()) != PQ_PIPELINE_OFF) {
-    return Error{ErrorCode::Internal, "applied_lsn() must be read before the first transaction"};
+  if (in_txn_) {
+    return Error{ErrorCode::Internal, "applied_lsn() read inside an apply transaction"};
   }
+  if (auto plain = synchronous(); !plain) return plain.take_error();
   auto res = conn_.exec_params(
       fmt::format("SELECT lsn::text FROM {}.apply_progress WHERE pipeline = $1", kStateSchema), {pipeline_});
   if (!res) return res.take_error();
@@ -162,7 +163,7 @@ Status Applier::sync() {
       const auto st = PQresultStatus(r);
       if (st == PGRES_FATAL_ERROR && !error_) {
         const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        const bool lost = PQstatus(conn_.raw()) != CONNECTION_OK;
+        const bool lost = PQstatus(conn_.raw()) != CONNECTION_OK || (state != nullptr && pq::retryable_sqlstate(state));
         error_ = Error{lost ? ErrorCode::ConnectionFailed : ErrorCode::QueryFailed,
                        fmt::format("apply failed on {}: {} (SQLSTATE {})", conn_.description(),
                                    one_line(PQresultErrorMessage(r)), state != nullptr ? state : "?"),

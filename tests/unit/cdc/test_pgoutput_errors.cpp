@@ -162,23 +162,25 @@ TEST_CASE("pgoutput: message_name names every alternative") {
 }
 
 TEST_CASE("pgoutput WireReader: big-endian, signed, offsets, strings") {
-  const std::string data("\xff\xfe\x80\x00\x00\x00\x01\x02\x03\x04\x05\x06\x07\x08hi\0z", 18);
+  const std::string data("\xff\xfe\x80\x00\x00\x00\x01\x02\x03\x04\x05\x06\x07\x08"
+                         "\x09hi\0z",
+                         19);
   pgo::WireReader r(data, "ctx");
   CHECK(*r.i16("a") == -2);
   CHECK(*r.i32("b") == INT32_MIN);
   CHECK(r.offset() == 6);
-  CHECK(*r.u64("c") == 0x0001020304050607ULL);
-  CHECK(*r.u8("d") == 8);
+  CHECK(*r.u64("c") == 0x0102030405060708ULL);
+  CHECK(*r.u8("d") == 9);
   CHECK(*r.cstring("e") == "hi");
-  CHECK(r.offset() == 17);
+  CHECK(r.offset() == 18);
   CHECK(r.remaining() == 1);
   auto st = r.expect_end();
   REQUIRE_FALSE(st.ok());
-  CHECK(st.error().message == "ctx: 1 trailing bytes after a complete message (from byte 17)");
+  CHECK(st.error().message == "ctx: 1 trailing bytes after a complete message (from byte 18)");
   auto bad = r.i32(pgo::Field("new tuple", 3, "length"));
   REQUIRE_FALSE(bad.ok());
-  CHECK(bad.error().message == "ctx: truncated at byte 17 reading new tuple column 3 length (need 4 bytes, have 1)");
-  CHECK(r.offset() == 17);  // a failed read consumes nothing
+  CHECK(bad.error().message == "ctx: truncated at byte 18 reading new tuple column 3 length (need 4 bytes, have 1)");
+  CHECK(r.offset() == 18);  // a failed read consumes nothing
   CHECK(*r.bytes(1, "f") == "z");
   CHECK(r.expect_end().ok());
 }

@@ -15,7 +15,10 @@
 
 namespace crmsync::config::test {
 
-using Errors = std::vector<std::string>;
+/// Rendered errors. Its own type so the printer below cannot clash with another module's tests.
+struct Errors : std::vector<std::string> {
+  using std::vector<std::string>::vector;
+};
 
 struct Fakes {
   std::map<std::string, std::string> env;
@@ -55,8 +58,8 @@ inline Errors errors_of(std::string_view yaml, const Fakes& fakes = {}) {
 
 // So a failing CHECK(errors_of(...) == Errors{...}) prints both lists, one error per line.
 template <>
-struct doctest::StringMaker<std::vector<std::string>> {
-  static doctest::String convert(const std::vector<std::string>& v) {
+struct doctest::StringMaker<crmsync::config::test::Errors> {
+  static doctest::String convert(const crmsync::config::test::Errors& v) {
     std::ostringstream out;
     out << "{";
     for (const std::string& s : v) out << "\n  " << s;
