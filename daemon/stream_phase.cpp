@@ -1,5 +1,7 @@
 #include "daemon/stream_phase.hpp"
 
+#include <sys/resource.h>
+
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -47,6 +49,12 @@ std::optional<pq::Connection> connect_source(const config::PipelineConfig& cfg) 
   return std::move(conn).value();
 }
 
+long peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss / 1024;  // kilobytes on Linux
+}
+
 }  // namespace
 
 ExitCode stream_changes(const config::PipelineConfig& cfg, checkpoint::Store& store, Lsn consistent_lsn) {
@@ -82,7 +90,9 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, checkpoint::Store& st
       continue;
     }
     std::atomic<std::uint64_t> flushed{start.value()};
-    cdc::StreamQueue queue(static_cast<std::size_t>(cfg.apply.max_batch_bytes) * 4);
+    // Bounded in bytes: memory does not grow with transaction size (a huge source transaction is
+    // applied as it arrives, in one target transaction).
+    cdc::StreamQueue queue(static_cast<std::size_t>(cfg.apply.max_batch_bytes) * 2);
     cdc::ReplicationReader reader(
         {.source = {.dsn = cfg.source.dsn, .connect_timeout_s = cfg.source.connect_timeout_s,
                     .replication = pq::ReplicationMode::Database, .application_name = "crmsync stream"},
@@ -97,8 +107,8 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, checkpoint::Store& st
     switch (outcome) {
       case ApplyOutcome::Stopped:
         reader.stop();  // sends the final status update with the durable position
-        spdlog::info("stopped at {} ({} statements applied this session)", Lsn{flushed.load()},
-                     applier->counters().statements);
+        spdlog::info("stopped at {} ({} statements applied this session, peak memory {} MB)", Lsn{flushed.load()},
+                     applier->counters().statements, peak_rss_mb());
         return ExitCode::Ok;
       case ApplyOutcome::Fatal:
         reader.stop();

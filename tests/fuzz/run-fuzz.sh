@@ -24,7 +24,8 @@ if [ -z "$CXX_FUZZ" ]; then
   done
 fi
 if [ -z "$CXX_FUZZ" ]; then
-  echo "$PROG: clang++ not found: libFuzzer needs clang (scripts/install-deps installs clang and libclang-rt-14-dev)" >&2
+  echo "$PROG: clang++ not found: libFuzzer needs clang" \
+    "(scripts/install-deps installs clang and libclang-rt-14-dev)" >&2
   exit 1
 fi
 
@@ -56,10 +57,10 @@ echo "$PROG: fuzzing for ${SECONDS_TO_RUN}s, corpus $WORK/corpus (${#seeds[@]} s
 status=0
 "$BIN" -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -timeout=10 -print_final_stats=1 \
   -artifact_prefix="$WORK/artifacts/" "$WORK/corpus" >"$WORK/fuzz.log" 2>&1 || status=$?
-grep -E '^(#[0-9]+ +DONE|Done [0-9]+ runs|stat::number_of_executed_units|stat::peak_rss_mb)' "$WORK/fuzz.log" >&2 || true
+grep -E '^(Done [0-9]+ runs|stat::number_of_executed_units|stat::peak_rss_mb)' "$WORK/fuzz.log" >&2 || true
 if [ "$status" -ne 0 ]; then
   tail -n 60 "$WORK/fuzz.log" >&2
-  found="$(ls "$WORK/artifacts" 2>/dev/null | head -n 5 || true)"
+  found="$(find "$WORK/artifacts" -type f -printf '%f ' 2>/dev/null | head -c 400 || true)"
   echo "$PROG: the fuzzer failed (exit $status); artifacts in $WORK/artifacts: ${found:-none}" >&2
   # Keep the evidence of a temporary work dir.
   trap - EXIT

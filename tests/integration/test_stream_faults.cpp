@@ -182,3 +182,33 @@ TEST_CASE("stream faults: an idle publication does not pin WAL on a busy databas
   run.signal(SIGTERM);
   CHECK(run.wait().exit_code == 0);
 }
+
+TEST_CASE("stream faults: one huge source transaction is applied in bounded memory") {
+  // Scaled down for CI (bench/stream runs the 2-million-row version).
+  const int rows = std::getenv("CRMSYNC_BIG_TXN_ROWS") != nullptr ? std::atoi(std::getenv("CRMSYNC_BIG_TXN_ROWS"))
+                                                                   : 200000;
+  PipelineFixture p("bigtxn");
+  const char* ddl = "CREATE TABLE public.big (id int PRIMARY KEY, n int NOT NULL, pad text)";
+  p.source.exec(ddl);
+  p.target.exec(ddl);
+  p.source.exec(fmt::format("INSERT INTO public.big SELECT g, 0, repeat('p', 100) FROM generate_series(1, {}) g", rows));
+  p.write_config({"public.big"});
+  BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
+  REQUIRE(wait_until([&] { return row_count(p.target, "public.big") == rows; }, 120s));
+  p.source.exec("UPDATE public.big SET n = n + 1");  // one transaction touching every row
+  CHECK(wait_until(
+      [&] { return p.target.query_value("SELECT count(*) FROM public.big WHERE n = 1") == std::to_string(rows); },
+      300s));
+  run.signal(SIGTERM);
+  const auto r = run.wait();
+  REQUIRE(r.exit_code == 0);
+  const auto at = r.err.find("peak memory ");
+  REQUIRE(at != std::string::npos);
+  const long peak_mb = std::stol(r.err.substr(at + 12));
+  MESSAGE("peak RSS applying a ", rows, "-row transaction: ", peak_mb, " MB");
+#if defined(__SANITIZE_ADDRESS__)
+  CHECK(peak_mb < 768);  // AddressSanitizer's shadow memory and quarantine triple the footprint
+#else
+  CHECK(peak_mb < 256);
+#endif
+}
