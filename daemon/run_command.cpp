@@ -12,6 +12,7 @@
 #include "daemon/copy_setup.hpp"
 #include "daemon/signals.hpp"
 #include "daemon/stream_phase.hpp"
+#include "mapping/column_plan.hpp"
 #include "sink/postgres/copy_sink.hpp"
 
 namespace crmsync::daemon {
@@ -203,6 +204,12 @@ Result<CopyOutcome> resume_copy(Session& s, std::vector<CopyTable>& tables) {
 }  // namespace
 
 ExitCode run_command(const config::PipelineConfig& cfg, const RunOptions& options) {
+  if (const auto unsupported = mapping::unsupported_features(cfg); !unsupported.empty()) {
+    for (const auto& use : unsupported) {
+      spdlog::error("{} is not applied yet: crmsync run would write untransformed values; remove it", use);
+    }
+    return ExitCode::Failure;
+  }
   install_stop_handlers();
   Session s{.cfg = cfg, .store = nullptr,
             .source_opts = {.dsn = cfg.source.dsn, .connect_timeout_s = cfg.source.connect_timeout_s,

@@ -38,3 +38,22 @@ TablePlan plan_table(const config::TableName& source_name, const TableInfo& sour
 }
 
 }  // namespace crmsync::mapping
+
+namespace crmsync::mapping {
+
+std::vector<std::string> unsupported_features(const config::PipelineConfig& cfg) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < cfg.mappings.size(); ++i) {
+    const auto& m = cfg.mappings[i];
+    const auto prefix = "mappings[" + std::to_string(i) + "] (" + m.from.qualified() + "): ";
+    for (const auto& [column, c] : m.columns) {
+      if (!c.transform.empty()) out.push_back(prefix + "columns." + column + ".transform");
+      if (c.validate) out.push_back(prefix + "columns." + column + ".validate");
+      if (c.lookup) out.push_back(prefix + "columns." + column + ".lookup");
+    }
+    if (m.where) out.push_back(prefix + "where");
+  }
+  return out;
+}
+
+}  // namespace crmsync::mapping

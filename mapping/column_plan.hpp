@@ -28,3 +28,13 @@ struct TablePlan {
 TablePlan plan_table(const config::TableName& source_name, const TableInfo& source, const config::Mapping* mapping);
 
 }  // namespace crmsync::mapping
+
+namespace crmsync::mapping {
+
+/// Mapping features the config accepts but the copy and stream do not apply yet (transforms,
+/// validation, lookups, row filters), one line per use, e.g.
+/// "mappings[0] (public.contacts): columns.email.transform". Running with any of them would
+/// write untransformed values, so `run` refuses and `check` fails until the mapping layer lands.
+std::vector<std::string> unsupported_features(const config::PipelineConfig& cfg);
+
+}  // namespace crmsync::mapping

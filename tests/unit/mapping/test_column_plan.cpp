@@ -42,3 +42,21 @@ TEST_CASE("a mapping renames, excludes and reports unknown columns") {
   CHECK(plan.columns[1].target == "email");
   CHECK(plan.unknown_source_columns == std::vector<std::string>{"phone", "fax"});
 }
+
+TEST_CASE("mapping features that are parsed but not applied yet are listed, so run can refuse them") {
+  config::PipelineConfig cfg;
+  config::Mapping m;
+  m.from = {"public", "contacts"};
+  m.to = m.from;
+  m.columns["email"] = config::ColumnMapping{.to = "email", .transform = {"trim"}, .validate = "email", .lookup = {}};
+  m.columns["id"] = config::ColumnMapping{.to = "legacy_id", .transform = {}, .validate = {}, .lookup = {}};
+  m.where = "deleted_at IS NULL";
+  cfg.mappings.push_back(m);
+  CHECK(mapping::unsupported_features(cfg) ==
+        std::vector<std::string>{"mappings[0] (public.contacts): columns.email.transform",
+                                 "mappings[0] (public.contacts): columns.email.validate",
+                                 "mappings[0] (public.contacts): where"});
+  cfg.mappings[0].columns.erase("email");
+  cfg.mappings[0].where.reset();
+  CHECK(mapping::unsupported_features(cfg).empty());
+}
