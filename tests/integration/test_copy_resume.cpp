@@ -107,7 +107,7 @@ TEST_CASE("copy resume: kill -9 at random moments never loses or doubles a chunk
   CHECK(*phase == crmsync::checkpoint::Phase::Streaming);
 }
 
-TEST_CASE("copy: changes made during the copy are left to the stream; the checkpoint holds the consistent point") {
+TEST_CASE("copy: changes made during the copy are left to the stream and the checkpoint holds the consistent point") {
   PipelineFixture p("copy-snap");
   p.source.exec(kContacts);
   p.target.exec(kContacts);
