@@ -10,6 +10,7 @@
 #include "checkpoint/store.hpp"
 #include "daemon/copy_phase.hpp"
 #include "daemon/copy_setup.hpp"
+#include "daemon/notify.hpp"
 #include "daemon/signals.hpp"
 #include "daemon/stream_phase.hpp"
 #include "mapping/column_plan.hpp"
@@ -225,12 +226,14 @@ ExitCode run_command(const config::PipelineConfig& cfg, const RunOptions& option
   auto stored_phase = s.store->phase();
   if (!stored_phase) return fail(stored_phase.error());
   const auto phase = *stored_phase;
+  notify_ready(fmt::format("phase {}", checkpoint::to_string(phase)));
   if (phase == checkpoint::Phase::New || phase == checkpoint::Phase::Copying) {
     auto tables = describe_tables(cfg, *s.source, *s.target);
     if (!tables) return fail(tables.error());
     auto outcome = phase == checkpoint::Phase::New ? first_copy(s, *tables) : resume_copy(s, *tables);
     if (!outcome) return fail(outcome.error());
     if (*outcome == CopyOutcome::Stopped) {
+      notify_stopping();
       spdlog::info("copy: stopped on request; finished chunks are kept, run again to resume");
       return ExitCode::Ok;
     }
@@ -248,6 +251,7 @@ ExitCode run_command(const config::PipelineConfig& cfg, const RunOptions& option
   s.repl.reset();
   s.source.reset();
   s.target.reset();
+  notify_status("streaming");
   return stream_changes(cfg, *s.store, (*identity)->consistent_lsn);
 }
 

@@ -12,6 +12,7 @@
 #include "cdc/replication_reader.hpp"
 #include "daemon/apply_loop.hpp"
 #include "daemon/chunk_filter.hpp"
+#include "daemon/notify.hpp"
 #include "daemon/signals.hpp"
 #include "sink/postgres/applier.hpp"
 
@@ -106,6 +107,7 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, checkpoint::Store& st
     const auto outcome = loop.run();
     switch (outcome) {
       case ApplyOutcome::Stopped:
+        notify_stopping();
         reader.stop();  // sends the final status update with the durable position
         spdlog::info("stopped at {} ({} statements applied this session, peak memory {} MB)", Lsn{flushed.load()},
                      applier->counters().statements, peak_rss_mb());
