@@ -95,8 +95,8 @@ Result<RelReplIdent> to_replica_identity(WireReader& r, std::size_t at, std::uin
     case 'i': return RelReplIdent::Index;
     default: break;
   }
-  return r.error(fmt::format("unknown replica identity {} at byte {} (expected 'd', 'n', 'f' or 'i')",
-                             describe_byte(byte), at));
+  return r.error(
+      fmt::format("unknown replica identity {} at byte {} (expected 'd', 'n', 'f' or 'i')", describe_byte(byte), at));
 }
 
 Result<Message> decode_relation(WireReader& r) {
@@ -124,9 +124,10 @@ Result<Message> decode_relation(WireReader& r) {
   if (*ncols < 0) return r.error(fmt::format("negative column count {} at byte {}", *ncols, at));
   const auto count = static_cast<std::size_t>(*ncols);
   if (count > r.remaining() / kMinRelationColumnBytes) {
-    return r.error(fmt::format("column count {} at byte {} exceeds the remaining {} bytes (each column takes at "
-                               "least {})",
-                               count, at, r.remaining(), kMinRelationColumnBytes));
+    return r.error(
+        fmt::format("column count {} at byte {} exceeds the remaining {} bytes (each column takes at "
+                    "least {})",
+                    count, at, r.remaining(), kMinRelationColumnBytes));
   }
   rel.columns.reserve(count);  // bounded by the bytes left, checked above
   for (std::size_t i = 1; i <= count; ++i) {
@@ -134,8 +135,8 @@ Result<Message> decode_relation(WireReader& r) {
     auto flags = r.u8(Field("", i, "flags"));
     if (!flags) return flags.take_error();
     if ((*flags & ~1U) != 0) {
-      return r.error(fmt::format("unknown flags 0x{:02x} for column {} at byte {} (only 1 = key is defined)", *flags,
-                                 i, at));
+      return r.error(
+          fmt::format("unknown flags 0x{:02x} for column {} at byte {} (only 1 = key is defined)", *flags, i, at));
     }
     auto col_name = r.cstring(Field("", i, "name"));
     if (!col_name) return col_name.take_error();
@@ -166,9 +167,10 @@ Result<Row> read_tuple(WireReader& r, std::string_view scope) {
   if (*ncols < 0) return r.error(fmt::format("negative {} column count {} at byte {}", scope, *ncols, at));
   const auto count = static_cast<std::size_t>(*ncols);
   if (count > r.remaining()) {
-    return r.error(fmt::format("{} column count {} at byte {} exceeds the remaining {} bytes (each column takes at "
-                               "least 1)",
-                               scope, count, at, r.remaining()));
+    return r.error(
+        fmt::format("{} column count {} at byte {} exceeds the remaining {} bytes (each column takes at "
+                    "least 1)",
+                    scope, count, at, r.remaining()));
   }
   Row row;
   row.reserve(count);  // bounded by the bytes left, checked above
@@ -186,8 +188,8 @@ Result<Row> read_tuple(WireReader& r, std::string_view scope) {
         break;
       }
       case 'b':
-        return r.error(fmt::format("binary tuple data was not requested ({} column {} has kind 'b' at byte {})", scope,
-                                   i, at));
+        return r.error(
+            fmt::format("binary tuple data was not requested ({} column {} has kind 'b' at byte {})", scope, i, at));
       default:
         return r.error(fmt::format("unknown {} column {} kind {} at byte {} (expected 'n', 'u' or 't')", scope, i,
                                    describe_byte(*kind), at));
@@ -280,9 +282,10 @@ Result<Message> decode_truncate(WireReader& r) {
   auto options = r.u8("options");
   if (!options) return options.take_error();
   if ((*options & ~3U) != 0) {
-    return r.error(fmt::format("unknown options 0x{:02x} at byte {} (only 1 = CASCADE, 2 = RESTART IDENTITY are "
-                               "defined)",
-                               *options, options_at));
+    return r.error(
+        fmt::format("unknown options 0x{:02x} at byte {} (only 1 = CASCADE, 2 = RESTART IDENTITY are "
+                    "defined)",
+                    *options, options_at));
   }
   msg.cascade = (*options & 1U) != 0;
   msg.restart_identity = (*options & 2U) != 0;
@@ -377,8 +380,8 @@ Result<Message> decode(std::string_view payload) {
 }
 
 std::string_view message_name(const Message& message) {
-  static constexpr std::array<std::string_view, 10> kNames = {
-      "Begin", "Commit", "Origin", "Relation", "Type", "Insert", "Update", "Delete", "Truncate", "Message"};
+  static constexpr std::array<std::string_view, 10> kNames = {"Begin",  "Commit", "Origin", "Relation", "Type",
+                                                              "Insert", "Update", "Delete", "Truncate", "Message"};
   static_assert(std::variant_size_v<Message> == kNames.size());
   return kNames[message.index()];
 }

@@ -107,8 +107,8 @@ struct LogicalMessage {
   friend bool operator==(const LogicalMessage&, const LogicalMessage&) = default;
 };
 
-using Message = std::variant<Begin, Commit, Origin, RelationMessage, TypeMessage, Insert, Update, Delete, Truncate,
-                             LogicalMessage>;
+using Message =
+    std::variant<Begin, Commit, Origin, RelationMessage, TypeMessage, Insert, Update, Delete, Truncate, LogicalMessage>;
 
 /// Decodes one complete message. Trailing bytes, an unknown type byte, binary tuple data,
 /// streaming or two-phase messages are errors (ErrorCode::ProtocolViolation).

@@ -79,7 +79,9 @@ Result<std::int32_t> WireReader::i32(const Field& field) {
   return static_cast<std::int32_t>(*v);
 }
 
-Result<std::uint64_t> WireReader::u64(const Field& field) { return be(8, field); }
+Result<std::uint64_t> WireReader::u64(const Field& field) {
+  return be(8, field);
+}
 
 Result<std::int64_t> WireReader::i64(const Field& field) {
   auto v = be(8, field);

@@ -84,6 +84,11 @@ ApplyOutcome ApplyLoop::run() {
       continue;
     }
     if (auto ok = handle(*item); !ok) return classify(ok.error());
+    // Nothing more buffered after a complete transaction (or a keepalive behind it): commit now,
+    // latency matters more than batch size at low load.
+    if (batch_open_ && !in_source_txn_ && batch_txns_ > 0 && queue_.empty()) {
+      if (auto ok = commit_batch(); !ok) return classify(ok.error());
+    }
   }
 }
 

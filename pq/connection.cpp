@@ -10,32 +10,19 @@
 namespace crmsync::pq {
 namespace {
 
-// libpq messages end with a newline and sometimes span lines; keep one tidy line.
-std::string tidy(const char* message) {
-  std::string out = message != nullptr ? message : "";
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) {
-    out.pop_back();
-  }
-  for (auto& c : out) {
-    if (c == '\n') {
-      c = ' ';
-    }
-  }
-  return out;
-}
 
 // A connection failure can be transient (server restarting, network); a bad password or a missing
 // database is not, but libpq does not tell them apart reliably before PG 16, so the caller decides
 // how many times to retry. We mark failures retryable and let the caller's budget bound it.
 Error connect_error(const std::string& description, const char* message) {
-  return Error{ErrorCode::ConnectionFailed, fmt::format("cannot connect to {}: {}", description, tidy(message)),
+  return Error{ErrorCode::ConnectionFailed, fmt::format("cannot connect to {}: {}", description, one_line(message)),
                Retry::Yes};
 }
 
 // Server NOTICEs ("relation already exists, skipping") are chatter: debug. WARNINGs are kept.
 void on_notice(void* /*arg*/, const PGresult* res) {
   const char* severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
-  const auto text = tidy(PQresultErrorMessage(res));
+  const auto text = one_line(PQresultErrorMessage(res));
   if (severity != nullptr && std::string_view(severity) == "WARNING") {
     spdlog::warn("server: {}", text);
   } else {
@@ -117,10 +104,10 @@ Result<QueryResult> Connection::check(QueryResult res) {
   }
   if (PQstatus(conn_.get()) != CONNECTION_OK) {
     return Error{ErrorCode::ConnectionFailed,
-                 fmt::format("connection to {} lost: {}", description_, tidy(PQerrorMessage(conn_.get()))), Retry::Yes};
+                 fmt::format("connection to {} lost: {}", description_, one_line(PQerrorMessage(conn_.get()))), Retry::Yes};
   }
   const char* sqlstate = raw != nullptr ? PQresultErrorField(raw, PG_DIAG_SQLSTATE) : nullptr;
-  const auto message = raw != nullptr ? tidy(PQresultErrorMessage(raw)) : tidy(PQerrorMessage(conn_.get()));
+  const auto message = raw != nullptr ? one_line(PQresultErrorMessage(raw)) : one_line(PQerrorMessage(conn_.get()));
   const bool retry = sqlstate != nullptr && retryable_sqlstate(sqlstate);
   return Error{retry ? ErrorCode::ConnectionFailed : ErrorCode::QueryFailed,
                fmt::format("{} (SQLSTATE {}) on {}", message, sqlstate != nullptr ? sqlstate : "?", description_),
@@ -128,6 +115,16 @@ Result<QueryResult> Connection::check(QueryResult res) {
 }
 
 int Connection::server_version() const { return PQserverVersion(conn_.get()); }
+
+std::string one_line(const char* message) {
+  // libpq messages end with a newline and sometimes span lines.
+  std::string out = message != nullptr ? message : "";
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  for (auto& c : out) {
+    if (c == '\n') c = ' ';
+  }
+  return out;
+}
 
 bool retryable_sqlstate(std::string_view s) {
   return s.starts_with("08") || s.starts_with("57") || s.starts_with("53") || s == "40001" || s == "40P01";

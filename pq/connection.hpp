@@ -69,6 +69,9 @@ class Connection {
   std::string description_;
 };
 
+/// A libpq message as one tidy line: trailing newline removed, inner newlines folded to spaces.
+std::string one_line(const char* message);
+
 /// Whether a server error is worth retrying: connection exceptions (08), operator intervention
 /// such as an administrator shutdown or a server starting up (57), insufficient resources (53),
 /// serialization failures and deadlocks (40001, 40P01). Everything else is permanent.

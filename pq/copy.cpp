@@ -9,15 +9,6 @@
 namespace crmsync::pq {
 namespace {
 
-std::string one_line(const char* message) {
-  std::string out = message != nullptr ? message : "";
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  for (auto& c : out) {
-    if (c == '\n') c = ' ';
-  }
-  return out;
-}
-
 // Drains the results that follow a COPY; the last non-OK one decides.
 Status finish_results(Connection& conn, std::int64_t* rows) {
   Status status;

@@ -17,15 +17,6 @@ namespace {
 // round trip, few enough that the server's results never fill the socket buffers while we send.
 constexpr std::size_t kSyncEvery = 512;
 
-std::string one_line(const char* m) {
-  std::string out = m != nullptr ? m : "";
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  for (auto& c : out) {
-    if (c == '\n') c = ' ';
-  }
-  return out;
-}
-
 std::string target_name(const Route& r) { return pq::quote_qualified(r.schema, r.table); }
 
 // "col IS NOT DISTINCT FROM $n" for every written, sent column of the old row (REPLICA IDENTITY
@@ -110,7 +101,7 @@ Status Applier::send(const std::string& shape, const std::string& sql, const std
   if (PQpipelineStatus(conn_.raw()) == PQ_PIPELINE_OFF && PQenterPipelineMode(conn_.raw()) != 1) {
     return fail(Error{ErrorCode::ConnectionFailed,
                       fmt::format("cannot enter pipeline mode on {}: {}", conn_.description(),
-                                  one_line(PQerrorMessage(conn_.raw()))),
+                                  pq::one_line(PQerrorMessage(conn_.raw()))),
                       Retry::Yes});
   }
   std::vector<const char*> values;
@@ -122,7 +113,7 @@ Status Applier::send(const std::string& shape, const std::string& sql, const std
     if (PQsendQueryParams(conn_.raw(), sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
                           nullptr, 0) != 1) {
       return fail(Error{ErrorCode::ConnectionFailed,
-                        fmt::format("sending to {}: {}", conn_.description(), one_line(PQerrorMessage(conn_.raw()))),
+                        fmt::format("sending to {}: {}", conn_.description(), pq::one_line(PQerrorMessage(conn_.raw()))),
                         Retry::Yes});
     }
     pending_count_rows_.push_back(count_rows);
@@ -134,7 +125,7 @@ Status Applier::send(const std::string& shape, const std::string& sql, const std
     const auto name = fmt::format("crmsync_{}", prepared_.size());
     if (PQsendPrepare(conn_.raw(), name.c_str(), sql.c_str(), static_cast<int>(params.size()), nullptr) != 1) {
       return fail(Error{ErrorCode::ConnectionFailed,
-                        fmt::format("sending to {}: {}", conn_.description(), one_line(PQerrorMessage(conn_.raw()))),
+                        fmt::format("sending to {}: {}", conn_.description(), pq::one_line(PQerrorMessage(conn_.raw()))),
                         Retry::Yes});
     }
     pending_count_rows_.push_back(false);
@@ -143,7 +134,7 @@ Status Applier::send(const std::string& shape, const std::string& sql, const std
   if (PQsendQueryPrepared(conn_.raw(), it->second.c_str(), static_cast<int>(values.size()), values.data(), nullptr,
                           nullptr, 0) != 1) {
     return fail(Error{ErrorCode::ConnectionFailed,
-                      fmt::format("sending to {}: {}", conn_.description(), one_line(PQerrorMessage(conn_.raw()))),
+                      fmt::format("sending to {}: {}", conn_.description(), pq::one_line(PQerrorMessage(conn_.raw()))),
                       Retry::Yes});
   }
   pending_count_rows_.push_back(count_rows);
@@ -155,7 +146,7 @@ Status Applier::send(const std::string& shape, const std::string& sql, const std
 Status Applier::sync() {
   if (PQpipelineSync(conn_.raw()) != 1) {
     return fail(Error{ErrorCode::ConnectionFailed,
-                      fmt::format("pipeline sync on {}: {}", conn_.description(), one_line(PQerrorMessage(conn_.raw()))),
+                      fmt::format("pipeline sync on {}: {}", conn_.description(), pq::one_line(PQerrorMessage(conn_.raw()))),
                       Retry::Yes});
   }
   for (bool count_rows : pending_count_rows_) {
@@ -166,7 +157,7 @@ Status Applier::sync() {
         const bool lost = PQstatus(conn_.raw()) != CONNECTION_OK || (state != nullptr && pq::retryable_sqlstate(state));
         error_ = Error{lost ? ErrorCode::ConnectionFailed : ErrorCode::QueryFailed,
                        fmt::format("apply failed on {}: {} (SQLSTATE {})", conn_.description(),
-                                   one_line(PQresultErrorMessage(r)), state != nullptr ? state : "?"),
+                                   pq::one_line(PQresultErrorMessage(r)), state != nullptr ? state : "?"),
                        lost ? Retry::Yes : Retry::No};
       } else if (st == PGRES_COMMAND_OK && count_rows && std::strcmp(PQcmdTuples(r), "0") == 0) {
         ++counters_.rows_not_found;
@@ -186,7 +177,7 @@ Status Applier::sync() {
   }
   if (PQstatus(conn_.raw()) != CONNECTION_OK && !error_) {
     error_ = Error{ErrorCode::ConnectionFailed,
-                   fmt::format("connection to {} lost: {}", conn_.description(), one_line(PQerrorMessage(conn_.raw()))),
+                   fmt::format("connection to {} lost: {}", conn_.description(), pq::one_line(PQerrorMessage(conn_.raw()))),
                    Retry::Yes};
   }
   if (error_) return *error_;
@@ -275,7 +266,7 @@ Result<pq::Connection*> Applier::synchronous() {
     }
     if (PQexitPipelineMode(conn_.raw()) != 1) {
       return fail(Error{ErrorCode::Internal, fmt::format("cannot leave pipeline mode on {}: {}", conn_.description(),
-                                                         one_line(PQerrorMessage(conn_.raw())))})
+                                                         pq::one_line(PQerrorMessage(conn_.raw())))})
           .take_error();
     }
   }

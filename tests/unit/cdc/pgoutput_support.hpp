@@ -16,7 +16,7 @@
 namespace crmsync::cdc::pgoutput::test {
 
 struct Fixture {
-  std::string name;   // "004_insert.bin"
+  std::string name;  // "004_insert.bin"
   std::string bytes;
 };
 

@@ -28,13 +28,15 @@ TEST_CASE("pgoutput errors: empty message and unknown or unrequested type bytes"
   CHECK(decode_error("c") ==
         "pgoutput: message type 'c' (0x63) at byte 0: Stream Commit: streaming of in-progress transactions was not "
         "requested");
-  CHECK(decode_error("P") == "pgoutput: message type 'P' (0x50) at byte 0: Prepare: two-phase decoding was not requested");
+  CHECK(decode_error("P") ==
+        "pgoutput: message type 'P' (0x50) at byte 0: Prepare: two-phase decoding was not requested");
 }
 
 TEST_CASE("pgoutput errors: negative lengths and counts") {
   CHECK(decode_error(Bytes('I').u32(1).u8('N').i16(1).u8('t').i32(-5)) ==
         "pgoutput Insert: negative new tuple column 1 length -5 at byte 9");
-  CHECK(decode_error(Bytes('I').u32(1).u8('N').i16(-1)) == "pgoutput Insert: negative new tuple column count -1 at byte 6");
+  CHECK(decode_error(Bytes('I').u32(1).u8('N').i16(-1)) ==
+        "pgoutput Insert: negative new tuple column count -1 at byte 6");
   CHECK(decode_error(Bytes('R').u32(1).cstr("s").cstr("t").u8('d').i16(-2)) ==
         "pgoutput Relation: negative column count -2 at byte 10");
   CHECK(decode_error(Bytes('T').i32(-1).u8(0)) == "pgoutput Truncate: negative relation count -1 at byte 1");
@@ -101,7 +103,8 @@ TEST_CASE("pgoutput errors: wrong submessage tags") {
         "pgoutput Update: expected 'N' (new tuple) at byte 9, got 'O' (0x4f)");
   CHECK(decode_error(Bytes('D').u32(1).u8('N').i16(0)) ==
         "pgoutput Delete: expected 'K' (key) or 'O' (old row) at byte 5, got 'N' (0x4e)");
-  CHECK(decode_error(Bytes('U').u32(1)) == "pgoutput Update: truncated at byte 5 reading tuple tag (need 1 bytes, have 0)");
+  CHECK(decode_error(Bytes('U').u32(1)) ==
+        "pgoutput Update: truncated at byte 5 reading tuple tag (need 1 bytes, have 0)");
 }
 
 TEST_CASE("pgoutput errors: undefined flag bits and enum values") {
@@ -125,8 +128,9 @@ TEST_CASE("pgoutput: valid edge cases decode exactly") {
   // pg_catalog's namespace is sent as "", zero columns is legal, 'i' and 'n' identities.
   const auto rel = decode_as<pgo::RelationMessage>(Bytes('R').u32(42).cstr("").cstr("t").u8('i').i16(0)).relation;
   CHECK(rel == crmsync::Relation{Oid{42}, "", "t", crmsync::RelReplIdent::Index, {}});
-  CHECK(decode_as<pgo::RelationMessage>(Bytes('R').u32(1).cstr("s").cstr("t").u8('n').i16(0))
-            .relation.replica_identity == crmsync::RelReplIdent::Nothing);
+  CHECK(
+      decode_as<pgo::RelationMessage>(Bytes('R').u32(1).cstr("s").cstr("t").u8('n').i16(0)).relation.replica_identity ==
+      crmsync::RelReplIdent::Nothing);
   CHECK(decode_as<pgo::TypeMessage>(Bytes('Y').u32(16400).cstr("s").cstr("mood")) ==
         pgo::TypeMessage{Oid{16400}, "s", "mood"});
 
@@ -162,9 +166,10 @@ TEST_CASE("pgoutput: message_name names every alternative") {
 }
 
 TEST_CASE("pgoutput WireReader: big-endian, signed, offsets, strings") {
-  const std::string data("\xff\xfe\x80\x00\x00\x00\x01\x02\x03\x04\x05\x06\x07\x08"
-                         "\x09hi\0z",
-                         19);
+  const std::string data(
+      "\xff\xfe\x80\x00\x00\x00\x01\x02\x03\x04\x05\x06\x07\x08"
+      "\x09hi\0z",
+      19);
   pgo::WireReader r(data, "ctx");
   CHECK(*r.i16("a") == -2);
   CHECK(*r.i32("b") == INT32_MIN);

@@ -20,8 +20,8 @@ using pgo::test::decode_as;
 
 namespace {
 
-constexpr std::uint32_t kInt8 = 20, kInt4 = 23, kText = 25, kTimestamp = 1114, kTimestamptz = 1184,
-                        kVarchar = 1043, kNumeric = 1700;
+constexpr std::uint32_t kInt8 = 20, kInt4 = 23, kText = 25, kTimestamp = 1114, kTimestamptz = 1184, kVarchar = 1043,
+                        kNumeric = 1700;
 
 // Fixture number n (1-based, as in its file name).
 const std::string& fx(int n) {
@@ -33,7 +33,9 @@ const std::string& fx(int n) {
   return f.bytes;
 }
 
-Value t(const char* s) { return Value::of(s); }
+Value t(const char* s) {
+  return Value::of(s);
+}
 const Value kNull = Value::null();
 
 RelationColumn col(const char* name, std::uint32_t type, bool key, std::int32_t typmod = -1) {
@@ -108,14 +110,16 @@ TEST_CASE("pgoutput golden: accounts (Type, Relation, Inserts, Updates, Delete, 
   CHECK(rel.schema == "public");
   CHECK(rel.name == "accounts");
   CHECK(rel.replica_identity == RelReplIdent::Default);
-  const std::vector<RelationColumn> columns = {
-      col("id", kInt4, true),           col("name", kText, false),
-      col("email", kVarchar, false, 54), RelationColumn{"mood", type.oid, -1, false},
-      col("balance", kNumeric, false, (12 << 16 | 2) + 4), col("created_at", kTimestamptz, false)};
+  const std::vector<RelationColumn> columns = {col("id", kInt4, true),
+                                               col("name", kText, false),
+                                               col("email", kVarchar, false, 54),
+                                               RelationColumn{"mood", type.oid, -1, false},
+                                               col("balance", kNumeric, false, (12 << 16 | 2) + 4),
+                                               col("created_at", kTimestamptz, false)};
   CHECK(rel.columns == columns);
 
-  const Row zoe = {t("1"), t("Zoë Ångström 🚀"), t("zoe@example.com"), t("happy"), t("1234.50"),
-                   t("2024-01-02 03:04:05+00")};
+  const Row zoe = {t("1"),     t("Zoë Ångström 🚀"), t("zoe@example.com"),
+                   t("happy"), t("1234.50"),        t("2024-01-02 03:04:05+00")};
   const auto ins1 = decode_as<pgo::Insert>(fx(4));
   CHECK(ins1.relation == rel.oid);
   CHECK(ins1.new_row == zoe);
@@ -160,8 +164,8 @@ TEST_CASE("pgoutput golden: REPLICA IDENTITY FULL sends the whole old row ('O')"
   CHECK(rel.schema == "public");
   CHECK(rel.name == "audit_log");
   CHECK(rel.replica_identity == RelReplIdent::Full);
-  CHECK(rel.columns == std::vector<RelationColumn>{col("id", kInt4, true), col("note", kText, true),
-                                                   col("at", kTimestamp, true)});
+  CHECK(rel.columns ==
+        std::vector<RelationColumn>{col("id", kInt4, true), col("note", kText, true), col("at", kTimestamp, true)});
 
   const Row created = {t("1"), t("created"), t("2024-05-06 07:08:09")};
   const Row changed = {t("1"), t("changed"), t("2024-05-06 07:08:09")};
@@ -173,8 +177,8 @@ TEST_CASE("pgoutput golden: REPLICA IDENTITY FULL sends the whole old row ('O')"
 TEST_CASE("pgoutput golden: a TOASTed column left untouched by an UPDATE arrives as 'u'") {
   const auto rel = decode_as<pgo::RelationMessage>(fx(27)).relation;
   CHECK(rel.name == "documents");
-  CHECK(rel.columns == std::vector<RelationColumn>{col("id", kInt4, true), col("title", kText, false),
-                                                   col("body", kText, false)});
+  CHECK(rel.columns ==
+        std::vector<RelationColumn>{col("id", kInt4, true), col("title", kText, false), col("body", kText, false)});
 
   const auto ins = decode_as<pgo::Insert>(fx(28));
   CHECK(ins.relation == rel.oid);
@@ -202,8 +206,8 @@ TEST_CASE("pgoutput golden: TRUNCATE ... RESTART IDENTITY CASCADE") {
   CHECK(decode_as<pgo::Insert>(fx(35)) == pgo::Insert{parent.oid, {t("1"), t("p1")}});
   const auto child = decode_as<pgo::RelationMessage>(fx(36)).relation;
   CHECK(child.name == "child");
-  CHECK(child.columns == std::vector<RelationColumn>{col("id", kInt8, true), col("parent_id", kInt8, false),
-                                                     col("note", kText, false)});
+  CHECK(child.columns ==
+        std::vector<RelationColumn>{col("id", kInt8, true), col("parent_id", kInt8, false), col("note", kText, false)});
   CHECK(decode_as<pgo::Insert>(fx(37)) == pgo::Insert{child.oid, {t("1"), t("1"), t("c1")}});
   // The TRUNCATE invalidated both relations: PostgreSQL sends them again, unchanged.
   CHECK(decode_as<pgo::RelationMessage>(fx(38)).relation == parent);
