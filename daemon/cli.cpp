@@ -35,10 +35,10 @@ ExitCode dispatch(const std::string& command, const std::string& sub, const Opti
                   const config::PipelineConfig& cfg) {
   if (command == "check") return check_command(cfg, opts.json);
   if (command == "run") return run_command(cfg, RunOptions{.stop_after_copy = opts.stop_after_copy});
-  if (command == "status") return not_yet(command, "needs the checkpoint store of issue #3");
+  if (command == "status") return not_yet(command, "a later issue");
   if (command == "verify") return not_yet(command, "verification is a later issue");
   if (command == "cutover") return not_yet(command, "cutover is a later issue");
-  if (command == "teardown") return not_yet(command, "needs the slot management of issue #3");
+  if (command == "teardown") return not_yet(command, "a later issue; meanwhile drop the slot and publication with SQL and remove state_dir");
   if (command == "dlq") return not_yet(command + " " + sub, "the dead-letter queue is a later issue");
   return ExitCode::Usage;
 }

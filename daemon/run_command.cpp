@@ -70,8 +70,8 @@ Status check_identity(Session& s, bool slot_exists) {
   if (recorded && recorded->system_identifier != s.identity.system_identifier) {
     return mismatch(fmt::format(
         "the checkpoint in {} belongs to source cluster {} but {} is cluster {}: refusing to resume against a "
-        "different database. Point source.dsn at the original cluster, or use a new state_dir (and run crmsync "
-        "teardown against the old one)",
+        "different database. Point source.dsn at the original cluster, or use a new state_dir (and drop the old "
+        "slot on the original cluster with SELECT pg_drop_replication_slot(...))",
         s.cfg.state_dir, recorded->system_identifier, s.source->description(), s.identity.system_identifier));
   }
   if (recorded && recorded->consistent_lsn.is_invalid()) {
@@ -87,15 +87,16 @@ Status check_identity(Session& s, bool slot_exists) {
     if (!slot_exists) return {};
     return mismatch(fmt::format(
         "replication slot \"{0}\" already exists on {1}, but the checkpoint in {2} has no record of it: another "
-        "pipeline may own it. If it is a leftover of an abandoned run, drop it (crmsync teardown, or SELECT "
+        "pipeline may own it. If it is a leftover of an abandoned run, drop it (SELECT "
         "pg_drop_replication_slot('{0}') on the source) and start again",
         slot, s.source->description(), s.cfg.state_dir));
   }
   if (!slot_exists) {
     return mismatch(fmt::format(
         "the checkpoint in {} says replication slot \"{}\" was created at {}, but the source has no such slot: the "
-        "changes since then cannot be streamed. Start over with crmsync teardown and a fresh run",
-        s.cfg.state_dir, recorded->slot, recorded->consistent_lsn));
+        "changes since then cannot be streamed. To start over: remove {}, empty the target tables (or set "
+        "snapshot.truncate_target: true) and run again",
+        s.cfg.state_dir, recorded->slot, recorded->consistent_lsn, s.cfg.state_dir));
   }
   return {};
 }
@@ -111,8 +112,10 @@ Result<CopyOutcome> first_copy(Session& s, std::vector<CopyTable>& tables) {
   if (!stale) return stale.take_error();
   if (!stale->empty()) {
     return mismatch(fmt::format("the target's {}.copy_progress holds chunks of pipeline \"{}\" but the checkpoint in {} "
-                                "is empty: was the state directory deleted? Run crmsync teardown to start over",
-                                sink::postgres::kStateSchema, s.cfg.name, s.cfg.state_dir));
+                                "is empty: was the state directory deleted? To start over, run DELETE FROM {}.copy_progress WHERE "
+                                "pipeline = '{}' on the target and empty the target tables",
+                                sink::postgres::kStateSchema, s.cfg.name, s.cfg.state_dir, sink::postgres::kStateSchema,
+                                s.cfg.name));
   }
   if (auto ok = cdc::ensure_publication(*s.source, s.cfg.source.publication, s.cfg.source.tables); !ok) {
     return ok.take_error();
