@@ -49,6 +49,7 @@ struct SnapshotConfig {
 struct ApplyConfig {
   int max_batch_delay_ms = 50;
   int max_batch_bytes = 16 * 1024 * 1024;
+  bool compact = true;  // net effect per key within a batch, multi-row statements (sink/postgres)
 };
 
 struct LogConfig {

@@ -30,7 +30,10 @@ std::unique_ptr<sink::postgres::Applier> connect_target(const config::PipelineCo
                                 .replication = pq::ReplicationMode::None, .application_name = "crmsync apply"};
   while (!stop_requested()) {
     auto applier = sink::postgres::Applier::connect(opts, cfg.name);
-    if (applier) return std::move(applier).value();
+    if (applier) {
+      (*applier)->set_compaction(cfg.apply.compact, static_cast<std::size_t>(cfg.apply.max_batch_bytes));
+      return std::move(applier).value();
+    }
     spdlog::warn("target unavailable ({}); retrying in {} ms", applier.error().message, backoff.count());
     const auto until = Clock::now() + backoff;
     while (Clock::now() < until && !stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -109,8 +112,10 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, checkpoint::Store& st
       case ApplyOutcome::Stopped:
         notify_stopping();
         reader.stop();  // sends the final status update with the durable position
-        spdlog::info("stopped at {} ({} statements applied this session, peak memory {} MB)", Lsn{flushed.load()},
-                     applier->counters().statements, peak_rss_mb());
+        spdlog::info("stopped at {} ({} statements applied this session, {} rows of them in multi-row statements, "
+                     "{} changes merged into another of the same key; peak memory {} MB)",
+                     Lsn{flushed.load()}, applier->counters().statements, applier->counters().multirow_rows,
+                     applier->counters().merged, peak_rss_mb());
         return ExitCode::Ok;
       case ApplyOutcome::Fatal:
         reader.stop();

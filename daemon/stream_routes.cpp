@@ -1,12 +1,14 @@
 #include "daemon/stream_routes.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <set>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "pq/catalog.hpp"
+#include "sink/postgres/compaction.hpp"
 
 namespace crmsync::daemon {
 namespace {
@@ -61,6 +63,8 @@ Status RelationCache::update(const Relation& rel, sink::postgres::Applier& appli
     return schema_stop(fmt::format("at {}: target table {} does not exist", at, target_name.qualified()));
   }
   auto& route = entry.route;
+  static std::atomic<std::uint64_t> next_route_id{0};
+  route.id = ++next_route_id;
   route.schema = target_name.schema;
   route.table = target_name.table;
   route.full_identity = rel.replica_identity == RelReplIdent::Full;
@@ -120,6 +124,18 @@ Status RelationCache::update(const Relation& rel, sink::postgres::Applier& appli
           "data silently. Run on the target: ALTER TABLE {} DROP COLUMN {} (or keep it by making it nullable and "
           "adding it to a mapping's exclude list); then start crmsync again",
           at, entry.source.qualified(), have.name, qualified, pq::quote_ident(have.name)));
+    }
+  }
+  if (cfg_.apply.compact) {
+    auto plain = applier.synchronous();  // ADD COLUMN above may have re-entered pipeline mode
+    if (!plain) return plain.take_error();
+    auto why_not = sink::postgres::prepare_compaction(**plain, route);
+    if (!why_not) return why_not.take_error();
+    if (why_not->empty()) {
+      spdlog::debug("stream: changes to {} are compacted per key within a batch", target_name.qualified());
+    } else {
+      spdlog::info("stream: changes to {} keep the source's order, one statement each: {}", target_name.qualified(),
+                   *why_not);
     }
   }
   if (route.key.size() == 1) {

@@ -96,7 +96,7 @@ Status Applier::fail(Error e) {
 }
 
 Status Applier::send(const std::string& shape, const std::string& sql, const std::vector<const Value*>& params,
-                     bool count_rows) {
+                     std::int64_t expect_rows) {
   if (error_) return *error_;
   if (PQpipelineStatus(conn_.raw()) == PQ_PIPELINE_OFF && PQenterPipelineMode(conn_.raw()) != 1) {
     return fail(Error{ErrorCode::ConnectionFailed,
@@ -116,8 +116,8 @@ Status Applier::send(const std::string& shape, const std::string& sql, const std
                         fmt::format("sending to {}: {}", conn_.description(), pq::one_line(PQerrorMessage(conn_.raw()))),
                         Retry::Yes});
     }
-    pending_count_rows_.push_back(count_rows);
-    if (pending_count_rows_.size() >= kSyncEvery) return sync();
+    pending_expect_.push_back(expect_rows);
+    if (pending_expect_.size() >= kSyncEvery) return sync();
     return {};
   }
   auto it = prepared_.find(shape);
@@ -128,7 +128,7 @@ Status Applier::send(const std::string& shape, const std::string& sql, const std
                         fmt::format("sending to {}: {}", conn_.description(), pq::one_line(PQerrorMessage(conn_.raw()))),
                         Retry::Yes});
     }
-    pending_count_rows_.push_back(false);
+    pending_expect_.push_back(0);
     it = prepared_.emplace(shape, name).first;
   }
   if (PQsendQueryPrepared(conn_.raw(), it->second.c_str(), static_cast<int>(values.size()), values.data(), nullptr,
@@ -137,9 +137,9 @@ Status Applier::send(const std::string& shape, const std::string& sql, const std
                       fmt::format("sending to {}: {}", conn_.description(), pq::one_line(PQerrorMessage(conn_.raw()))),
                       Retry::Yes});
   }
-  pending_count_rows_.push_back(count_rows);
+  pending_expect_.push_back(expect_rows);
   ++counters_.statements;
-  if (pending_count_rows_.size() >= kSyncEvery) return sync();
+  if (pending_expect_.size() >= kSyncEvery) return sync();
   return {};
 }
 
@@ -149,7 +149,7 @@ Status Applier::sync() {
                       fmt::format("pipeline sync on {}: {}", conn_.description(), pq::one_line(PQerrorMessage(conn_.raw()))),
                       Retry::Yes});
   }
-  for (bool count_rows : pending_count_rows_) {
+  for (const auto expect : pending_expect_) {
     while (PGresult* r = PQgetResult(conn_.raw())) {
       const auto st = PQresultStatus(r);
       if (st == PGRES_FATAL_ERROR && !error_) {
@@ -159,14 +159,15 @@ Status Applier::sync() {
                        fmt::format("apply failed on {}: {} (SQLSTATE {})", conn_.description(),
                                    pq::one_line(PQresultErrorMessage(r)), state != nullptr ? state : "?"),
                        lost ? Retry::Yes : Retry::No};
-      } else if (st == PGRES_COMMAND_OK && count_rows && std::strcmp(PQcmdTuples(r), "0") == 0) {
-        ++counters_.rows_not_found;
+      } else if (st == PGRES_COMMAND_OK && expect > 0) {
+        const auto affected = std::strtoll(PQcmdTuples(r), nullptr, 10);
+        if (affected < expect) counters_.rows_not_found += expect - affected;
       }
       PQclear(r);
     }
     if (PQstatus(conn_.raw()) != CONNECTION_OK) break;
   }
-  pending_count_rows_.clear();
+  pending_expect_.clear();
   // The sync point's own result.
   if (PGresult* r = PQgetResult(conn_.raw())) {
     const bool synced = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
@@ -186,10 +187,10 @@ Status Applier::sync() {
 
 Status Applier::begin() {
   in_txn_ = true;
-  return send("begin", "BEGIN", {}, false);
+  return send("begin", "BEGIN", {}, 0);
 }
 
-Status Applier::insert(const Route& route, const Row& row) {
+Status Applier::send_insert(const Route& route, const Row& row) {
   std::vector<std::string> cols;
   std::vector<std::string> placeholders;
   std::vector<const Value*> params;
@@ -203,10 +204,10 @@ Status Applier::insert(const Route& route, const Row& row) {
   }
   const auto sql = fmt::format("INSERT INTO {} ({}) VALUES ({})", target_name(route), fmt::join(cols, ", "),
                                fmt::join(placeholders, ", "));
-  return send(shape, sql, params, false);
+  return send(shape, sql, params, 0);
 }
 
-Status Applier::update(const Route& route, OldKind old_kind, const Row& old_row, const Row& new_row) {
+Status Applier::send_update(const Route& route, OldKind old_kind, const Row& old_row, const Row& new_row) {
   std::vector<std::string> sets;
   std::vector<const Value*> params;
   std::string shape = "u|" + route.schema + "." + route.table + "|";
@@ -223,17 +224,17 @@ Status Applier::update(const Route& route, OldKind old_kind, const Row& old_row,
   const auto where = where_clause(route, old_kind, old_row, new_row, params, shape, problem);
   if (!problem) return fail(problem.error());
   return send(shape, fmt::format("UPDATE {} SET {} WHERE {}", target_name(route), fmt::join(sets, ", "), where),
-              params, true);
+              params, 1);
 }
 
-Status Applier::remove(const Route& route, OldKind old_kind, const Row& old_row) {
+Status Applier::send_remove(const Route& route, OldKind old_kind, const Row& old_row) {
   std::vector<const Value*> params;
   std::string shape = "d|" + route.schema + "." + route.table + "|";
   Status problem;
   const auto where = where_clause(route, old_kind == OldKind::None ? OldKind::Key : old_kind, old_row, old_row,
                                   params, shape, problem);
   if (!problem) return fail(problem.error());
-  return send(shape, fmt::format("DELETE FROM {} WHERE {}", target_name(route), where), params, true);
+  return send(shape, fmt::format("DELETE FROM {} WHERE {}", target_name(route), where), params, 1);
 }
 
 Status Applier::remove_range(const Route& route, const std::string& key_column, std::optional<std::int64_t> lower,
@@ -243,7 +244,8 @@ Status Applier::remove_range(const Route& route, const std::string& key_column, 
   if (lower) where += fmt::format(" AND {} >= {}", col, *lower);
   if (upper) where += fmt::format(" AND {} < {}", col, *upper);
   const auto sql = fmt::format("DELETE FROM {} WHERE {}", target_name(route), where);
-  return send("x|" + sql, sql, {}, false);
+  if (auto ok = flush_buffer(); !ok) return ok;
+  return send("x|" + sql, sql, {}, 0);
 }
 
 Status Applier::truncate(const std::vector<const Route*>& routes, bool cascade, bool restart_identity) {
@@ -251,17 +253,20 @@ Status Applier::truncate(const std::vector<const Route*>& routes, bool cascade, 
   for (const auto* r : routes) names.push_back(target_name(*r));
   const auto sql = fmt::format("TRUNCATE {}{}{}", fmt::join(names, ", "), restart_identity ? " RESTART IDENTITY" : "",
                                cascade ? " CASCADE" : "");
-  return send("t|" + sql, sql, {}, false);
+  if (auto ok = flush_buffer(); !ok) return ok;
+  return send("t|" + sql, sql, {}, 0);
 }
 
 Status Applier::execute(const std::string& sql) {
-  if (auto sent = send("x|" + sql, sql, {}, false); !sent) return sent;
+  if (auto ok = flush_buffer(); !ok) return ok;
+  if (auto sent = send("x|" + sql, sql, {}, 0); !sent) return sent;
   return sync();
 }
 
 Result<pq::Connection*> Applier::synchronous() {
+  if (auto ok = flush_buffer(); !ok) return ok.take_error();
   if (PQpipelineStatus(conn_.raw()) != PQ_PIPELINE_OFF) {
-    if (!pending_count_rows_.empty()) {
+    if (!pending_expect_.empty()) {
       if (auto ok = sync(); !ok) return ok.take_error();
     }
     if (PQexitPipelineMode(conn_.raw()) != 1) {
@@ -277,12 +282,13 @@ Status Applier::commit(Lsn end_lsn) {
   const auto lsn_text = end_lsn.to_string();
   const Value pipeline = Value::of(pipeline_);
   const Value lsn = Value::of(lsn_text);
-  auto recorded = send("progress",
+  auto recorded = flush_buffer();
+  if (recorded) recorded = send("progress",
                        fmt::format("INSERT INTO {}.apply_progress (pipeline, lsn, applied_at) VALUES ($1, $2, now()) "
                                    "ON CONFLICT (pipeline) DO UPDATE SET lsn = excluded.lsn, applied_at = now()",
                                    kStateSchema),
-                       {&pipeline, &lsn}, false);
-  if (recorded) recorded = send("commit", "COMMIT", {}, false);
+                       {&pipeline, &lsn}, 0);
+  if (recorded) recorded = send("commit", "COMMIT", {}, 0);
   if (recorded) recorded = sync();
   if (!recorded) {
     rollback();
@@ -294,10 +300,11 @@ Status Applier::commit(Lsn end_lsn) {
 
 void Applier::rollback() {
   in_txn_ = false;
+  buffer_.clear();
   if (PQstatus(conn_.raw()) != CONNECTION_OK) return;
   error_.reset();
   // After an error the rest of the pipeline was skipped, COMMIT included: end the transaction.
-  if (send("rollback", "ROLLBACK", {}, false)) (void)sync();
+  if (send("rollback", "ROLLBACK", {}, 0)) (void)sync();
   error_.reset();
 }
 

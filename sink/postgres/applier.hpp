@@ -16,24 +16,18 @@
 #include "core/result.hpp"
 #include "core/value.hpp"
 #include "pq/connection.hpp"
+#include "sink/postgres/change_buffer.hpp"
+#include "sink/postgres/route.hpp"
 
 namespace crmsync::sink::postgres {
-
-/// Where one source relation's rows go, column by column.
-struct Route {
-  std::string schema;
-  std::string table;
-  std::vector<std::string> columns;   // per source relation column: target column, "" = not written
-  std::vector<std::size_t> key;       // source column indexes of the replica identity key
-  bool full_identity = false;         // REPLICA IDENTITY FULL: locate rows by every old column
-  std::vector<bool> compare_as_text;  // per column: no equality operator (json, xml, point...)
-};
 
 enum class OldKind { None, Key, Full };
 
 struct ApplyCounters {
   std::int64_t statements = 0;
   std::int64_t rows_not_found = 0;  // UPDATE/DELETE that matched no target row
+  std::int64_t merged = 0;          // changes absorbed into another change of the same key
+  std::int64_t multirow_rows = 0;   // rows written by multi-row statements
 };
 
 class Applier {
@@ -45,6 +39,9 @@ class Applier {
   Result<std::optional<Lsn>> applied_lsn();
 
   [[nodiscard]] bool in_transaction() const { return in_txn_; }
+  /// Per-key compaction for routes that allow it (Route::compact()); the buffer is written out
+  /// when it holds more than `max_bytes`, so memory stays bounded inside one big transaction.
+  void set_compaction(bool enabled, std::size_t max_bytes);
   Status begin();
   Status insert(const Route& route, const Row& row);
   Status update(const Route& route, OldKind old_kind, const Row& old_row, const Row& new_row);
@@ -68,16 +65,28 @@ class Applier {
 
  private:
   explicit Applier(pq::Connection conn, std::string pipeline);
+  // expect_rows > 0: the statement should affect that many rows (UPDATE/DELETE); fewer are counted
+  // as not found.
   Status send(const std::string& shape, const std::string& sql, const std::vector<const Value*>& params,
-              bool count_rows);
+              std::int64_t expect_rows);
   Status sync();  // pipeline sync and collect results
   Status fail(Error e);
+  Status send_insert(const Route& route, const Row& row);
+  Status send_update(const Route& route, OldKind old_kind, const Row& old_row, const Row& new_row);
+  Status send_remove(const Route& route, OldKind old_kind, const Row& old_row);
+  Status flush_buffer();  // writes the buffered net changes (applier_flush.cpp)
+  Status flush_if_full();
+  Status write_group(const Route& route, NetKind kind, const std::vector<std::size_t>& columns,
+                     const std::vector<const Row*>& rows);
 
   pq::Connection conn_;
   std::string pipeline_;
   bool in_txn_ = false;
   std::map<std::string, std::string> prepared_;  // statement shape -> prepared name
-  std::vector<bool> pending_count_rows_;         // per queued statement: check rows affected
+  std::vector<std::int64_t> pending_expect_;     // per queued statement: rows it should affect (0: any)
+  bool compaction_ = false;
+  std::size_t buffer_max_bytes_ = 0;
+  ChangeBuffer buffer_;
   std::optional<Error> error_;
   ApplyCounters counters_;
 };

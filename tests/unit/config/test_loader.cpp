@@ -34,6 +34,7 @@ snapshot:
 apply:
   max_batch_delay_ms: 0
   max_batch_bytes: 1048576
+  compact: false
 log:
   format: json
   level: debug
@@ -82,6 +83,7 @@ TEST_CASE("config: a full config is parsed into every field") {
   CHECK(c.snapshot.chunk_rows == 250000);
   CHECK(c.apply.max_batch_delay_ms == 0);
   CHECK(c.apply.max_batch_bytes == 1048576);
+  CHECK_FALSE(c.apply.compact);
   CHECK(c.log.format == LogFormat::Json);
   CHECK(c.log.level == LogLevel::Debug);
 
@@ -145,6 +147,7 @@ mappings:
   CHECK(c.snapshot.chunk_rows == 1'000'000);
   CHECK(c.apply.max_batch_delay_ms == 50);
   CHECK(c.apply.max_batch_bytes == 16 * 1024 * 1024);
+  CHECK(c.apply.compact);
   CHECK(c.log.format == LogFormat::Text);
   CHECK(c.log.level == LogLevel::Info);
   REQUIRE(c.mappings.size() == 2);
