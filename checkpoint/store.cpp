@@ -56,19 +56,20 @@ struct Store::Impl {
   // Every write is synced: each one records progress that, if lost in a crash, would make the
   // daemon copy a chunk twice, re-apply changes, or resume against the wrong slot.
   // Not const although it changes nothing in Impl: it changes the database.
-  Status write(rocksdb::WriteBatch& batch, std::string_view what) {  // NOLINT(readability-make-member-function-const)
+  Status write(rocksdb::WriteBatch& batch, std::string_view what,  // NOLINT(readability-make-member-function-const)
+               Durability durability = Durability::Synced) {
     rocksdb::WriteOptions options;
-    options.sync = true;
+    options.sync = durability == Durability::Synced;
     auto s = db->Write(options, &batch);
     if (!s.ok()) return io(fmt::format("write {}", what), s);
     return {};
   }
 
-  Status put(std::string_view key, const Result<std::string>& value) {
+  Status put(std::string_view key, const Result<std::string>& value, Durability durability = Durability::Synced) {
     if (!value) return Error{value.error().code, fmt::format("checkpoint {}: {}: {}", dir, key, value.error().message)};
     rocksdb::WriteBatch batch;
     batch.Put(rocksdb::Slice(key.data(), key.size()), *value);
-    return write(batch, key);
+    return write(batch, key, durability);
   }
 
   // Visits every key starting with `prefix`, in key order, from one consistent snapshot.
@@ -260,7 +261,7 @@ Result<std::optional<Lsn>> Store::confirmed_lsn() const {
   return impl_->get_decoded<Lsn>(rec::kConfirmedLsnKey, rec::decode_lsn);
 }
 
-Status Store::set_confirmed_lsn(Lsn lsn) {
+Status Store::set_confirmed_lsn(Lsn lsn, Durability durability) {
   if (lsn.is_invalid()) return Error{ErrorCode::InvalidArgument, "checkpoint: confirmed LSN 0/0 is not a position"};
   std::lock_guard lock(impl_->write_mutex);
   auto current = confirmed_lsn();
@@ -269,7 +270,13 @@ Status Store::set_confirmed_lsn(Lsn lsn) {
     return Error{ErrorCode::Internal, fmt::format("checkpoint {}: confirmed LSN would move backwards from {} to {}",
                                                   impl_->dir, **current, lsn)};
   }
-  return impl_->put(rec::kConfirmedLsnKey, rec::encode_lsn(lsn));
+  return impl_->put(rec::kConfirmedLsnKey, rec::encode_lsn(lsn), durability);
+}
+
+Status Store::sync() {
+  auto s = impl_->db->SyncWAL();
+  if (!s.ok()) return impl_->io("sync", s);
+  return {};
 }
 
 Status Store::put_meta(const std::string& key, const std::string& value) {

@@ -40,7 +40,8 @@ ApplyLoop::ApplyLoop(const config::PipelineConfig& cfg, checkpoint::Store& store
       reader_(reader),
       filter_(filter),
       flushed_(flushed),
-      relations_(cfg, source) {}
+      relations_(cfg, source),
+      applied_(Lsn{flushed.load()}) {}
 
 ApplyOutcome ApplyLoop::classify(const Error& e) {
   if (source_catalog_lost_) {
@@ -48,11 +49,13 @@ ApplyOutcome ApplyLoop::classify(const Error& e) {
     return ApplyOutcome::SourceCatalogLost;
   }
   if (e.retryable()) {
-    spdlog::warn("apply interrupted, will resume from {}: {}", Lsn{flushed_.load()}, e.message);
+    (void)report_applied(true);
+    spdlog::warn("apply interrupted, will resume from {}: {}", applied_, e.message);
     applier_.rollback();
     return ApplyOutcome::TargetLost;
   }
-  spdlog::error("apply stopped at {} (last durable position {}): {}", txn_final_, Lsn{flushed_.load()}, e.message);
+  (void)report_applied(true);
+  spdlog::error("apply stopped at {} (last durable position {}): {}", txn_final_, applied_, e.message);
   applier_.rollback();
   return ApplyOutcome::Fatal;
 }
@@ -64,6 +67,7 @@ ApplyOutcome ApplyLoop::run() {
       if (batch_open_) {
         if (auto ok = commit_batch(); !ok) return classify(ok.error());
       }
+      if (auto ok = report_applied(true); !ok) return classify(ok.error());
       return ApplyOutcome::Stopped;
     }
     if (auto fatal = reader_.fatal_error()) {
@@ -81,6 +85,7 @@ ApplyOutcome ApplyLoop::run() {
       if (batch_open_ && !in_source_txn_) {
         if (auto ok = commit_batch(); !ok) return classify(ok.error());
       }
+      if (auto ok = report_applied(!batch_open_); !ok) return classify(ok.error());
       continue;
     }
     if (auto ok = handle(*item); !ok) return classify(ok.error());
@@ -106,7 +111,11 @@ Status ApplyLoop::handle(const cdc::StreamItem& item) {
       }
       return batch_open_ ? commit_batch() : Status{};
     case cdc::StreamItem::Kind::Keepalive:
-      if (!batch_open_ && !in_source_txn_ && queue_.empty()) return confirm_idle(item.lsn);
+      if (batch_open_ || in_source_txn_) return {};
+      // The server may be waiting for our flush position (a shutting-down walsender pings until
+      // it hears it, and its pings keep the queue from ever running dry): report what is applied.
+      if (auto ok = report_applied(true); !ok) return ok;
+      if (queue_.empty()) return confirm_idle(item.lsn);
       return {};
     case cdc::StreamItem::Kind::Message:
       batch_bytes_ += item.bytes;
@@ -121,7 +130,7 @@ Status ApplyLoop::on_message(const cdc::pgoutput::Message& m, Lsn at) {
     xid_ = b->xid;
     txn_final_ = b->final_lsn;
     // Applied before (the source resends from its confirmed position after a reconnect).
-    skip_txn_ = b->final_lsn < Lsn{flushed_.load()};
+    skip_txn_ = b->final_lsn < applied_;
     return {};
   }
   if (const auto* c = std::get_if<cdc::pgoutput::Commit>(&m)) {
@@ -234,24 +243,41 @@ Status ApplyLoop::commit_batch() {
     return ok;
   }
   batch_open_ = false;
+  ++target_commits_;
+  source_txns_ += batch_txns_;
   if (applier_.counters().rows_not_found > before) {
     spdlog::warn("apply: {} UPDATE/DELETE(s) up to {} found no row on the target: the target differs from the "
                  "source (run crmsync verify)",
                  applier_.counters().rows_not_found - before, batch_end_);
   }
-  // Durable on the target first, then in the checkpoint, then offered to the source.
-  if (auto ok = store_.set_confirmed_lsn(batch_end_); !ok) return ok;
-  flushed_.store(batch_end_.value());
+  // Durable on the target first, then in the checkpoint, then offered to the source. The
+  // checkpoint write is buffered; report_applied() syncs it before the source hears of it.
+  if (auto ok = store_.set_confirmed_lsn(batch_end_, checkpoint::Durability::Buffered); !ok) return ok;
+  applied_ = batch_end_;
   spdlog::debug("apply: committed {} transaction(s) up to {}", batch_txns_, batch_end_);
+  return report_applied(false);
+}
+
+Status ApplyLoop::report_applied(bool force) {
+  // An fsync per target commit would cost more than the commit itself at low load; the source
+  // only needs the flushed position once per status update.
+  constexpr auto kSyncInterval = std::chrono::milliseconds(100);
+  if (applied_ <= Lsn{flushed_.load()}) return {};
+  const auto now = Clock::now();
+  if (!force && now - last_report_ < kSyncInterval) return {};
+  if (auto ok = store_.sync(); !ok) return ok;
+  last_report_ = now;
+  flushed_.store(applied_.value());
   return {};
 }
 
 Status ApplyLoop::confirm_idle(Lsn lsn) {
   // Nothing of ours is pending before `lsn` (the reader was between transactions and the queue is
   // empty): confirming it lets the source recycle WAL while our tables are idle. Once a second.
-  if (lsn <= Lsn{flushed_.load()} || Clock::now() - last_idle_confirm_ < std::chrono::seconds(1)) return {};
+  if (lsn <= applied_ || Clock::now() - last_idle_confirm_ < std::chrono::seconds(1)) return {};
   last_idle_confirm_ = Clock::now();
   if (auto ok = store_.set_confirmed_lsn(lsn); !ok) return ok;
+  applied_ = lsn;
   flushed_.store(lsn.value());
   return {};
 }

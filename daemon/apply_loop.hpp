@@ -6,8 +6,10 @@
 //
 // Exactly once: each batch records the end LSN of its last source transaction in
 // crmsync.apply_progress, in the same target transaction. Only after that commit is the position
-// written to the checkpoint and offered to the source as flushed. A transaction whose commit LSN is
-// below the applied position was applied before and is skipped when the source sends it again.
+// written to the checkpoint (buffered: it survives a crash of crmsync), and only after a sync of
+// the checkpoint, at most every kSyncInterval, is it offered to the source as flushed. A
+// transaction whose commit LSN is below the applied position was applied before and is skipped
+// when the source sends it again.
 
 #include <atomic>
 #include <chrono>
@@ -31,6 +33,8 @@ class ApplyLoop {
             pq::Connection& source, cdc::StreamQueue& queue, const cdc::ReplicationReader& reader,
             const ChunkFilter& filter, std::atomic<std::uint64_t>& flushed);
   ApplyOutcome run();
+  [[nodiscard]] std::int64_t target_commits() const { return target_commits_; }
+  [[nodiscard]] std::int64_t source_transactions() const { return source_txns_; }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -41,6 +45,7 @@ class ApplyLoop {
   Status open_batch();
   Status commit_batch();
   Status confirm_idle(Lsn lsn);
+  Status report_applied(bool force);  // sync the checkpoint, then offer `applied_` to the source
   ApplyOutcome classify(const Error& e);
 
   const config::PipelineConfig& cfg_;
@@ -62,6 +67,10 @@ class ApplyLoop {
   std::size_t batch_bytes_ = 0;
   std::int64_t batch_txns_ = 0;
   Clock::time_point last_idle_confirm_;
+  Lsn applied_;                    // committed on the target and written to the checkpoint
+  Clock::time_point last_report_;  // last checkpoint sync + flushed_ update
+  std::int64_t target_commits_ = 0;
+  std::int64_t source_txns_ = 0;
   bool source_catalog_lost_ = false;
 };
 

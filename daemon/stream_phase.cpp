@@ -112,10 +112,12 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, checkpoint::Store& st
       case ApplyOutcome::Stopped:
         notify_stopping();
         reader.stop();  // sends the final status update with the durable position
-        spdlog::info("stopped at {} ({} statements applied this session, {} rows of them in multi-row statements, "
-                     "{} changes merged into another of the same key; peak memory {} MB)",
-                     Lsn{flushed.load()}, applier->counters().statements, applier->counters().multirow_rows,
-                     applier->counters().merged, peak_rss_mb());
+        spdlog::info("stopped at {} (this session: {} source transactions in {} target commits, {} statements, "
+                     "{} rows of them in multi-row statements, {} changes merged into another of the same key; "
+                     "peak memory {} MB)",
+                     Lsn{flushed.load()}, loop.source_transactions(), loop.target_commits(),
+                     applier->counters().statements, applier->counters().multirow_rows, applier->counters().merged,
+                     peak_rss_mb());
         return ExitCode::Ok;
       case ApplyOutcome::Fatal:
         reader.stop();

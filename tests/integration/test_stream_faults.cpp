@@ -134,8 +134,10 @@ TEST_CASE("stream faults: a source restart and a 30-second target outage are rid
 
   // Source restart while streaming.
   std::this_thread::sleep_for(500ms);
-  REQUIRE(run_process({script_path("pg-cluster"), "restart", p.source.name(), std::to_string(p.source.port())})
-              .exit_code == 0);
+  const auto restarted =
+      run_process({script_path("pg-cluster"), "restart", p.source.name(), std::to_string(p.source.port())});
+  CAPTURE(restarted.err);
+  REQUIRE(restarted.exit_code == 0);
   std::this_thread::sleep_for(2s);
   REQUIRE(run.running());
 
