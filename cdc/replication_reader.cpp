@@ -110,7 +110,7 @@ class ReplicationReader::Impl {
       note_server_end(k->wal_end);
       if (k->reply_requested) send_status(false);
       if (!in_txn_ && !pending_) {
-        StreamItem keepalive{StreamItem::Kind::Keepalive, {}, k->wal_end, 64};
+        StreamItem keepalive{StreamItem::Kind::Keepalive, {}, k->wal_end, 64, k->reply_requested};
         (void)queue_.try_push(std::move(keepalive));
       }
       return {};

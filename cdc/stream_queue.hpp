@@ -27,6 +27,7 @@ struct StreamItem {
   pgoutput::Message message;
   Lsn lsn;            // XLogData walStart for messages; walEnd for keepalives
   std::size_t bytes = 0;
+  bool reply_requested = false;  // Keepalive: the server asked for our position
 };
 
 class StreamQueue {
@@ -34,7 +35,9 @@ class StreamQueue {
   explicit StreamQueue(std::size_t max_bytes) : max_bytes_(max_bytes) {}
 
   /// Reader side. False when full (an item larger than the bound is accepted into an empty queue);
-  /// the space callback then fires once when the queue drains below half.
+  /// the space callback then fires once when the queue drains below half. A waiting consumer is
+  /// woken by a Commit or any item that is not a Begin or row change, or once 256 KB (or half the
+  /// bound) has arrived since the last wake-up; otherwise it sleeps out its pop() timeout.
   bool try_push(StreamItem&& item);  // moves from `item` only when it accepts it
   void set_space_callback(std::function<void()> cb);
   /// Reader side, ignoring the bound: for the small control items (Reset) that must get through.
@@ -51,6 +54,7 @@ class StreamQueue {
   std::condition_variable ready_;
   std::deque<StreamItem> items_;
   std::size_t bytes_ = 0;
+  std::size_t unannounced_ = 0;  // bytes pushed since the consumer was last woken
   std::size_t max_bytes_;
   bool blocked_ = false;  // a push was refused: call the callback when space frees
   bool closed_ = false;

@@ -56,20 +56,19 @@ struct Store::Impl {
   // Every write is synced: each one records progress that, if lost in a crash, would make the
   // daemon copy a chunk twice, re-apply changes, or resume against the wrong slot.
   // Not const although it changes nothing in Impl: it changes the database.
-  Status write(rocksdb::WriteBatch& batch, std::string_view what,  // NOLINT(readability-make-member-function-const)
-               Durability durability = Durability::Synced) {
+  Status write(rocksdb::WriteBatch& batch, std::string_view what) {  // NOLINT(readability-make-member-function-const)
     rocksdb::WriteOptions options;
-    options.sync = durability == Durability::Synced;
+    options.sync = true;
     auto s = db->Write(options, &batch);
     if (!s.ok()) return io(fmt::format("write {}", what), s);
     return {};
   }
 
-  Status put(std::string_view key, const Result<std::string>& value, Durability durability = Durability::Synced) {
+  Status put(std::string_view key, const Result<std::string>& value) {
     if (!value) return Error{value.error().code, fmt::format("checkpoint {}: {}: {}", dir, key, value.error().message)};
     rocksdb::WriteBatch batch;
     batch.Put(rocksdb::Slice(key.data(), key.size()), *value);
-    return write(batch, key, durability);
+    return write(batch, key);
   }
 
   // Visits every key starting with `prefix`, in key order, from one consistent snapshot.
@@ -261,7 +260,7 @@ Result<std::optional<Lsn>> Store::confirmed_lsn() const {
   return impl_->get_decoded<Lsn>(rec::kConfirmedLsnKey, rec::decode_lsn);
 }
 
-Status Store::set_confirmed_lsn(Lsn lsn, Durability durability) {
+Status Store::set_confirmed_lsn(Lsn lsn) {
   if (lsn.is_invalid()) return Error{ErrorCode::InvalidArgument, "checkpoint: confirmed LSN 0/0 is not a position"};
   std::lock_guard lock(impl_->write_mutex);
   auto current = confirmed_lsn();
@@ -270,13 +269,7 @@ Status Store::set_confirmed_lsn(Lsn lsn, Durability durability) {
     return Error{ErrorCode::Internal, fmt::format("checkpoint {}: confirmed LSN would move backwards from {} to {}",
                                                   impl_->dir, **current, lsn)};
   }
-  return impl_->put(rec::kConfirmedLsnKey, rec::encode_lsn(lsn), durability);
-}
-
-Status Store::sync() {
-  auto s = impl_->db->SyncWAL();
-  if (!s.ok()) return impl_->io("sync", s);
-  return {};
+  return impl_->put(rec::kConfirmedLsnKey, rec::encode_lsn(lsn));
 }
 
 Status Store::put_meta(const std::string& key, const std::string& value) {

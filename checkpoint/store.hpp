@@ -64,11 +64,8 @@ struct ChunkLogEntry {
   std::int64_t unix_ms = 0;  // wall clock when recorded
 };
 
-enum class Durability { Synced, Buffered };
-
 // Thread-safe: any method may be called from several threads at once (copy workers, the apply
-// loop, the HTTP status endpoint). Every write is synced to disk before it returns, except a
-// confirmed LSN written with Durability::Buffered.
+// loop, the HTTP status endpoint). Every write is synced to disk before it returns.
 class Store {
  public:
   // Opens (creating if missing, with parent dirs) the RocksDB database in `dir`. A second process
@@ -100,13 +97,8 @@ class Store {
 
   // Streaming position: last LSN durably applied to the target and confirmed. Never moves
   // backwards: a lower LSN than the recorded one is refused (it would mean re-applying on resume).
-  // Durability::Buffered writes survive a crash of the process (the write reached the operating
-  // system) but not of the machine until sync(); the stream uses it per commit and syncs before
-  // it reports a position to the source.
   Result<std::optional<Lsn>> confirmed_lsn() const;
-  Status set_confirmed_lsn(Lsn, Durability durability = Durability::Synced);
-  // Makes every earlier write durable (fsync of RocksDB's write-ahead log).
-  Status sync();
+  Status set_confirmed_lsn(Lsn);
 
   // Generic small key/value for later features (e.g. "cutover/..."). Values are stored verbatim.
   Status put_meta(const std::string& key, const std::string& value);

@@ -113,8 +113,10 @@ Status ApplyLoop::handle(const cdc::StreamItem& item) {
     case cdc::StreamItem::Kind::Keepalive:
       if (batch_open_ || in_source_txn_) return {};
       // The server may be waiting for our flush position (a shutting-down walsender pings until
-      // it hears it, and its pings keep the queue from ever running dry): report what is applied.
-      if (auto ok = report_applied(true); !ok) return ok;
+      // it hears it, and its pings keep the queue from ever running dry): when it asks, report
+      // what is applied at once. Plain keepalives come about once per source transaction at a
+      // steady rate; they keep the usual pace.
+      if (auto ok = report_applied(item.reply_requested); !ok) return ok;
       if (queue_.empty()) return confirm_idle(item.lsn);
       return {};
     case cdc::StreamItem::Kind::Message:
@@ -250,22 +252,21 @@ Status ApplyLoop::commit_batch() {
                  "source (run crmsync verify)",
                  applier_.counters().rows_not_found - before, batch_end_);
   }
-  // Durable on the target first, then in the checkpoint, then offered to the source. The
-  // checkpoint write is buffered; report_applied() syncs it before the source hears of it.
-  if (auto ok = store_.set_confirmed_lsn(batch_end_, checkpoint::Durability::Buffered); !ok) return ok;
+  // Durable on the target first (the authority on start-up), then in the checkpoint, then offered
+  // to the source: report_applied() writes the checkpoint and only then publishes the position.
   applied_ = batch_end_;
   spdlog::debug("apply: committed {} transaction(s) up to {}", batch_txns_, batch_end_);
   return report_applied(false);
 }
 
 Status ApplyLoop::report_applied(bool force) {
-  // An fsync per target commit would cost more than the commit itself at low load; the source
-  // only needs the flushed position once per status update.
+  // A synced checkpoint write per target commit would cost more than the commit itself at low
+  // load; the source only needs the flushed position once per status update.
   constexpr auto kSyncInterval = std::chrono::milliseconds(100);
   if (applied_ <= Lsn{flushed_.load()}) return {};
   const auto now = Clock::now();
   if (!force && now - last_report_ < kSyncInterval) return {};
-  if (auto ok = store_.sync(); !ok) return ok;
+  if (auto ok = store_.set_confirmed_lsn(applied_); !ok) return ok;
   last_report_ = now;
   flushed_.store(applied_.value());
   return {};

@@ -5,11 +5,10 @@
 // apply.max_batch_bytes. A source transaction is never split across target commits.
 //
 // Exactly once: each batch records the end LSN of its last source transaction in
-// crmsync.apply_progress, in the same target transaction. Only after that commit is the position
-// written to the checkpoint (buffered: it survives a crash of crmsync), and only after a sync of
-// the checkpoint, at most every kSyncInterval, is it offered to the source as flushed. A
-// transaction whose commit LSN is below the applied position was applied before and is skipped
-// when the source sends it again.
+// crmsync.apply_progress, in the same target transaction. After that commit, at most every 100 ms
+// (and at once when the stream idles, stops or fails), the position is written to the checkpoint
+// (synced), and only then offered to the source as flushed. A transaction whose commit LSN is
+// below the applied position was applied before and is skipped when the source sends it again.
 
 #include <atomic>
 #include <chrono>
@@ -67,8 +66,8 @@ class ApplyLoop {
   std::size_t batch_bytes_ = 0;
   std::int64_t batch_txns_ = 0;
   Clock::time_point last_idle_confirm_;
-  Lsn applied_;                    // committed on the target and written to the checkpoint
-  Clock::time_point last_report_;  // last checkpoint sync + flushed_ update
+  Lsn applied_;                    // committed on the target
+  Clock::time_point last_report_;  // last checkpoint write + flushed_ update
   std::int64_t target_commits_ = 0;
   std::int64_t source_txns_ = 0;
   bool source_catalog_lost_ = false;

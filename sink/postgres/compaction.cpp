@@ -41,7 +41,7 @@ Result<std::string> prepare_compaction(pq::Connection& target, Route& route) {
   if (res->get(0, 6) == "t") return std::string("it has rules");
 
   auto types = target.exec_params(
-      "SELECT a.attname, format_type(a.atttypid, NULL) FROM pg_attribute a "
+      "SELECT a.attname, format_type(a.atttypid, -1) FROM pg_attribute a "
       "WHERE a.attrelid = (quote_ident($1) || '.' || quote_ident($2))::regclass AND a.attnum > 0 "
       "AND NOT a.attisdropped",
       {route.schema, route.table});

@@ -21,7 +21,7 @@ namespace {
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE public.accounts (id bigint PRIMARY KEY, name text NOT NULL, big text, n int, amount numeric(12,2),
-                              tags text[], note varchar(20));
+                              tags text[], note varchar(20), flags bit(3), code char(4));
 CREATE TABLE public.emails (id int PRIMARY KEY, email text NOT NULL UNIQUE);
 CREATE TABLE public.pairs (a int, b text, v text, PRIMARY KEY (a, b));
 )sql";
@@ -40,8 +40,9 @@ std::string backlog() {
   std::string sql;
   auto txn = [&sql](const std::string& body) { sql += "BEGIN;\n" + body + "\nCOMMIT;\n"; };
   for (int r = 0; r < 40; ++r) {
-    txn(fmt::format(R"(UPDATE public.accounts SET n = n + 1, name = 'r{0} "q" \ ,{{}} NULL' WHERE id % 10 = {1};)", r,
-                    r % 10));
+    txn(fmt::format(R"(UPDATE public.accounts SET n = n + 1, name = 'r{0} "q" \ ,{{}} NULL', flags = ~flags, )"
+                    R"(code = 'x' || {1} WHERE id % 10 = {1};)",
+                    r, r % 10));
     txn(fmt::format("INSERT INTO public.accounts VALUES ({0}, 'ins', NULL, {1}, {1} * 1.25, ARRAY['a', 'b,c', NULL], "
                     "'note'); UPDATE public.accounts SET note = NULL, tags = '{{}}' WHERE id = {0};",
                     1000 + r, r));
@@ -88,7 +89,7 @@ void run_backlog(const std::string& label, const std::string& apply_yaml, bool e
   p.target.exec(kSchema);
   p.source.exec(R"sql(
 INSERT INTO public.accounts SELECT g, 'acct ' || g, (SELECT string_agg(md5(g::text || i::text), '') FROM generate_series(1, 400) i),
-  g, g * 10.5, ARRAY['t' || g], 'n' || g FROM generate_series(1, 200) g;
+  g, g * 10.5, ARRAY['t' || g], 'n' || g, (g % 8)::bit(3), 'c' || (g % 10) FROM generate_series(1, 200) g;
 INSERT INTO public.emails SELECT g, 'e' || g FROM generate_series(1, 20) g;
 INSERT INTO public.pairs SELECT g % 5, 'b' || g, 'v' FROM generate_series(1, 50) g;
 )sql");

@@ -108,20 +108,6 @@ TEST_CASE("checkpoint: the confirmed LSN never moves backwards") {
   CHECK(**store->confirmed_lsn() == Lsn{200});
 }
 
-TEST_CASE("checkpoint: a buffered confirmed LSN is read back, refuses to go backwards, and survives sync and reopen") {
-  TempDir tmp;
-  {
-    auto store = open_ok(tmp.path);
-    REQUIRE(store->set_confirmed_lsn(Lsn{300}, Durability::Buffered).ok());
-    CHECK(**store->confirmed_lsn() == Lsn{300});
-    CHECK_FALSE(store->set_confirmed_lsn(Lsn{299}, Durability::Buffered).ok());
-    REQUIRE(store->set_confirmed_lsn(Lsn{400}, Durability::Buffered).ok());
-    REQUIRE(store->sync().ok());
-  }
-  auto again = open_ok(tmp.path);
-  CHECK(**again->confirmed_lsn() == Lsn{400});
-}
-
 TEST_CASE("checkpoint: plan_table replaces an earlier plan of that table only") {
   TempDir tmp;
   auto store = open_ok(tmp.path);
