@@ -66,7 +66,8 @@ class Applier {
  private:
   explicit Applier(pq::Connection conn, std::string pipeline);
   // expect_rows > 0: the statement should affect that many rows (UPDATE/DELETE); fewer are counted
-  // as not found.
+  // as not found. kExactlyOneRow: anything but one row is an error.
+  static constexpr std::int64_t kExactlyOneRow = -1;
   Status send(const std::string& shape, const std::string& sql, const std::vector<const Value*>& params,
               std::int64_t expect_rows);
   Status sync();  // pipeline sync and collect results
@@ -84,6 +85,7 @@ class Applier {
   bool in_txn_ = false;
   std::map<std::string, std::string> prepared_;  // statement shape -> prepared name
   std::vector<std::int64_t> pending_expect_;     // per queued statement: rows it should affect (0: any)
+  bool progress_row_ = false;  // crmsync.apply_progress has this pipeline's row
   bool compaction_ = false;
   std::size_t buffer_max_bytes_ = 0;
   ChangeBuffer buffer_;
