@@ -122,17 +122,9 @@ Status Applier::write_group(const Route& route, NetKind kind, const std::vector<
     }
     return {};
   }
-  // Parameter arrays: the key columns first for DELETE and UPDATE (UPDATE then also the columns it
-  // sets, which leave the key out: it did not change), the written columns for INSERT.
+  // Parameter arrays: the key columns for DELETE; the key columns, then the columns it sets (the
+  // key did not change, so it is left out of SET) for UPDATE; the written columns for INSERT.
   std::vector<std::size_t> params = columns;
-  if (kind == NetKind::Update) {
-    params = route.key;
-    for (auto c : columns) {
-      if (std::find(route.key.begin(), route.key.end(), c) == route.key.end()) params.push_back(c);
-    }
-  }
-  std::vector<std::size_t> set_columns(params.begin() + static_cast<std::ptrdiff_t>(route.key.size()), params.end());
-  if (kind == NetKind::Update && set_columns.empty()) return {};  // only the key was sent: nothing to set
   std::string sql;
   std::string shape;
   switch (kind) {
@@ -140,10 +132,18 @@ Status Applier::write_group(const Route& route, NetKind kind, const std::vector<
       sql = multirow_delete_sql(route);
       shape = "md|";
       break;
-    case NetKind::Update:
+    case NetKind::Update: {
+      std::vector<std::size_t> set_columns;
+      for (auto c : columns) {
+        if (std::find(route.key.begin(), route.key.end(), c) == route.key.end()) set_columns.push_back(c);
+      }
+      if (set_columns.empty()) return {};  // only the key was sent: nothing to set
+      params = route.key;
+      params.insert(params.end(), set_columns.begin(), set_columns.end());
       sql = multirow_update_sql(route, set_columns);
       shape = "mu|";
       break;
+    }
     default:
       sql = multirow_insert_sql(route, params);
       shape = "mi|";
