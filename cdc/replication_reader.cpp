@@ -124,7 +124,8 @@ class ReplicationReader::Impl {
     if (std::holds_alternative<pgoutput::Begin>(*message)) in_txn_ = true;
     if (std::holds_alternative<pgoutput::Commit>(*message)) in_txn_ = false;
     // Decoded rows cost about twice their wire size (a std::string per value).
-    StreamItem item{StreamItem::Kind::Message, std::move(message).value(), x.wal_start, x.payload.size() * 2 + 128};
+    StreamItem item{StreamItem::Kind::Message, std::move(message).value(), x.wal_start, x.payload.size() * 2 + 128,
+                    false, std::chrono::system_clock::now()};
     if (!queue_.try_push(std::move(item))) {
       pending_ = std::move(item);  // try_push leaves the item intact when it refuses
     }

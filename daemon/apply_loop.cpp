@@ -34,12 +34,12 @@ ApplyLoop::ApplyLoop(const config::PipelineConfig& cfg, checkpoint::Store& store
                      pq::Connection& source, cdc::StreamQueue& queue, const cdc::ReplicationReader& reader,
                      const ChunkFilter& filter, std::atomic<std::uint64_t>& flushed)
     : cfg_(cfg),
-      store_(store),
       applier_(applier),
       queue_(queue),
       reader_(reader),
       filter_(filter),
       flushed_(flushed),
+      reporter_(store, flushed, std::chrono::milliseconds(100)),
       relations_(cfg, source),
       applied_(Lsn{flushed.load()}) {}
 
@@ -49,12 +49,12 @@ ApplyOutcome ApplyLoop::classify(const Error& e) {
     return ApplyOutcome::SourceCatalogLost;
   }
   if (e.retryable()) {
-    (void)report_applied(true);
+    (void)reporter_.flush();
     spdlog::warn("apply interrupted, will resume from {}: {}", applied_, e.message);
     applier_.rollback();
     return ApplyOutcome::TargetLost;
   }
-  (void)report_applied(true);
+  (void)reporter_.flush();
   spdlog::error("apply stopped at {} (last durable position {}): {}", txn_final_, applied_, e.message);
   applier_.rollback();
   return ApplyOutcome::Fatal;
@@ -67,10 +67,15 @@ ApplyOutcome ApplyLoop::run() {
       if (batch_open_) {
         if (auto ok = commit_batch(); !ok) return classify(ok.error());
       }
-      if (auto ok = report_applied(true); !ok) return classify(ok.error());
+      if (auto ok = reporter_.flush(); !ok) return classify(ok.error());
       return ApplyOutcome::Stopped;
     }
     if (auto fatal = reader_.fatal_error()) {
+      applier_.rollback();
+      return ApplyOutcome::Fatal;
+    }
+    if (auto failed = reporter_.error()) {
+      spdlog::error("apply stopped at {}: writing the checkpoint failed: {}", applied_, failed->message);
       applier_.rollback();
       return ApplyOutcome::Fatal;
     }
@@ -85,7 +90,7 @@ ApplyOutcome ApplyLoop::run() {
       if (batch_open_ && !in_source_txn_) {
         if (auto ok = commit_batch(); !ok) return classify(ok.error());
       }
-      if (auto ok = report_applied(!batch_open_); !ok) return classify(ok.error());
+      if (!batch_open_) report(true);
       continue;
     }
     if (auto ok = handle(*item); !ok) return classify(ok.error());
@@ -116,11 +121,12 @@ Status ApplyLoop::handle(const cdc::StreamItem& item) {
       // it hears it, and its pings keep the queue from ever running dry): when it asks, report
       // what is applied at once. Plain keepalives come about once per source transaction at a
       // steady rate; they keep the usual pace.
-      if (auto ok = report_applied(item.reply_requested); !ok) return ok;
-      if (queue_.empty()) return confirm_idle(item.lsn);
+      report(item.reply_requested);
+      if (queue_.empty()) confirm_idle(item.lsn);
       return {};
     case cdc::StreamItem::Kind::Message:
       batch_bytes_ += item.bytes;
+      item_received_ = item.received;
       return on_message(item.message, item.lsn);
   }
   return {};
@@ -133,6 +139,9 @@ Status ApplyLoop::on_message(const cdc::pgoutput::Message& m, Lsn at) {
     txn_final_ = b->final_lsn;
     // Applied before (the source resends from its confirmed position after a reconnect).
     skip_txn_ = b->final_lsn < applied_;
+    // pgoutput timestamps are microseconds since 2000-01-01 UTC.
+    txn_committed_ = std::chrono::system_clock::time_point{} + std::chrono::seconds(946684800) +
+                     std::chrono::microseconds(b->commit_time_us);
     return {};
   }
   if (const auto* c = std::get_if<cdc::pgoutput::Commit>(&m)) {
@@ -141,6 +150,7 @@ Status ApplyLoop::on_message(const cdc::pgoutput::Message& m, Lsn at) {
     if (!batch_open_) return {};  // an empty transaction (nothing of ours changed)
     batch_end_ = c->end_lsn;
     ++batch_txns_;
+    batch_times_.push_back({txn_committed_, item_received_, std::chrono::system_clock::now()});
     const auto age = Clock::now() - batch_started_;
     if (queue_.empty() || stop_requested() || batch_bytes_ >= static_cast<std::size_t>(cfg_.apply.max_batch_bytes) ||
         age >= std::chrono::milliseconds(cfg_.apply.max_batch_delay_ms)) {
@@ -228,6 +238,7 @@ Status ApplyLoop::open_batch() {
   batch_started_ = Clock::now();
   batch_bytes_ = 0;
   batch_txns_ = 0;
+  batch_times_.clear();
   return {};
 }
 
@@ -247,40 +258,69 @@ Status ApplyLoop::commit_batch() {
   batch_open_ = false;
   ++target_commits_;
   source_txns_ += batch_txns_;
+  record_lag();
   if (applier_.counters().rows_not_found > before) {
     spdlog::warn("apply: {} UPDATE/DELETE(s) up to {} found no row on the target: the target differs from the "
                  "source (run crmsync verify)",
                  applier_.counters().rows_not_found - before, batch_end_);
   }
   // Durable on the target first (the authority on start-up), then in the checkpoint, then offered
-  // to the source: report_applied() writes the checkpoint and only then publishes the position.
+  // to the source: the reporter writes the checkpoint and only then publishes the position.
   applied_ = batch_end_;
   spdlog::debug("apply: committed {} transaction(s) up to {}", batch_txns_, batch_end_);
-  return report_applied(false);
-}
-
-Status ApplyLoop::report_applied(bool force) {
-  // A synced checkpoint write per target commit would cost more than the commit itself at low
-  // load; the source only needs the flushed position once per status update.
-  constexpr auto kSyncInterval = std::chrono::milliseconds(100);
-  if (applied_ <= Lsn{flushed_.load()}) return {};
-  const auto now = Clock::now();
-  if (!force && now - last_report_ < kSyncInterval) return {};
-  if (auto ok = store_.set_confirmed_lsn(applied_); !ok) return ok;
-  last_report_ = now;
-  flushed_.store(applied_.value());
+  report(false);
   return {};
 }
 
-Status ApplyLoop::confirm_idle(Lsn lsn) {
+void ApplyLoop::record_lag() {
+  const auto done = std::chrono::system_clock::now();
+  const auto us = [](auto d) { return std::chrono::duration_cast<std::chrono::microseconds>(d); };
+  for (auto* stats : {&session_lag_, &period_lag_}) {
+    for (const auto& t : batch_times_) {
+      stats->total.record(us(done - t.committed));
+      stats->to_us.record(us(t.received - t.committed));
+      stats->queued.record(us(t.taken - t.received));
+      stats->applying.record(us(done - t.taken));
+    }
+  }
+  batch_times_.clear();
+  // One line a minute while transactions flow (never one per transaction or batch).
+  constexpr auto kPeriod = std::chrono::seconds(60);
+  if (Clock::now() - period_started_ < kPeriod) return;
+  spdlog::info("apply: {} source transactions in the last {} s, lag source commit -> target commit {}",
+               period_lag_.total.count(),
+               std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - period_started_).count(),
+               period_lag_.total.summary());
+  period_lag_ = LagStats{};
+  period_started_ = Clock::now();
+}
+
+std::string ApplyLoop::lag_summary() const {
+  const auto& l = session_lag_;
+  if (l.total.count() == 0) return "no transactions applied";
+  const auto ms = [](LatencyHistogram::Duration d) { return static_cast<double>(d.count()) / 1000.0; };
+  return fmt::format("lag source commit -> target commit {}; p99 by stage: to crmsync {:.1f} ms, queued {:.1f} ms, "
+                     "applying {:.1f} ms",
+                     l.total.summary(), ms(l.to_us.percentile(0.99)), ms(l.queued.percentile(0.99)),
+                     ms(l.applying.percentile(0.99)));
+}
+
+void ApplyLoop::report(bool soon) {
+  if (applied_ <= Lsn{flushed_.load()}) return;
+  if (soon) {
+    reporter_.applied_soon(applied_);
+  } else {
+    reporter_.applied(applied_);
+  }
+}
+
+void ApplyLoop::confirm_idle(Lsn lsn) {
   // Nothing of ours is pending before `lsn` (the reader was between transactions and the queue is
   // empty): confirming it lets the source recycle WAL while our tables are idle. Once a second.
-  if (lsn <= applied_ || Clock::now() - last_idle_confirm_ < std::chrono::seconds(1)) return {};
+  if (lsn <= applied_ || Clock::now() - last_idle_confirm_ < std::chrono::seconds(1)) return;
   last_idle_confirm_ = Clock::now();
-  if (auto ok = store_.set_confirmed_lsn(lsn); !ok) return ok;
   applied_ = lsn;
-  flushed_.store(lsn.value());
-  return {};
+  report(false);
 }
 
 }  // namespace crmsync::daemon

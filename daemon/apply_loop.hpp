@@ -5,20 +5,25 @@
 // apply.max_batch_bytes. A source transaction is never split across target commits.
 //
 // Exactly once: each batch records the end LSN of its last source transaction in
-// crmsync.apply_progress, in the same target transaction. After that commit, at most every 100 ms
-// (and at once when the stream idles, stops or fails), the position is written to the checkpoint
-// (synced), and only then offered to the source as flushed. A transaction whose commit LSN is
-// below the applied position was applied before and is skipped when the source sends it again.
+// crmsync.apply_progress, in the same target transaction. After that commit the ProgressReporter
+// writes the position to the checkpoint (synced, on its own thread, at most every 100 ms and at
+// once when the source asks, the stream idles or stops), and only then offers it to the source as
+// flushed. A transaction whose commit LSN is below the applied position was applied before and is
+// skipped when the source sends it again.
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "cdc/replication_reader.hpp"
 #include "cdc/stream_queue.hpp"
 #include "checkpoint/store.hpp"
 #include "config/pipeline_config.hpp"
 #include "daemon/chunk_filter.hpp"
+#include "daemon/latency.hpp"
+#include "daemon/progress_reporter.hpp"
 #include "daemon/stream_routes.hpp"
 #include "sink/postgres/applier.hpp"
 
@@ -34,6 +39,9 @@ class ApplyLoop {
   ApplyOutcome run();
   [[nodiscard]] std::int64_t target_commits() const { return target_commits_; }
   [[nodiscard]] std::int64_t source_transactions() const { return source_txns_; }
+  [[nodiscard]] std::int64_t checkpoint_writes() const { return reporter_.writes(); }
+  /// Where this session's source transactions spent their time, for the stop line.
+  [[nodiscard]] std::string lag_summary() const;
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -43,17 +51,30 @@ class ApplyLoop {
   Status apply_truncate(const cdc::pgoutput::Truncate& t);
   Status open_batch();
   Status commit_batch();
-  Status confirm_idle(Lsn lsn);
-  Status report_applied(bool force);  // sync the checkpoint, then offer `applied_` to the source
+  void confirm_idle(Lsn lsn);
+  void report(bool soon);  // hand `applied_` to the reporter (soon: write it without waiting)
   ApplyOutcome classify(const Error& e);
+  void record_lag();  // the batch just committed: each transaction's lag, by stage
+
+  // Per transaction of the open batch: source commit time, when the reader decoded its Commit,
+  // when this loop took that Commit from the queue (system clock, to compare with the source's).
+  struct TxnTimes {
+    std::chrono::system_clock::time_point committed, received, taken;
+  };
+  struct LagStats {
+    LatencyHistogram total;     // source commit -> target commit
+    LatencyHistogram to_us;     // source commit -> decoded here (decoding on the source, network)
+    LatencyHistogram queued;    // decoded -> taken by the apply loop (apply busy with earlier work)
+    LatencyHistogram applying;  // taken -> target commit (statements, commit round trip, batching)
+  };
 
   const config::PipelineConfig& cfg_;
-  checkpoint::Store& store_;
   sink::postgres::Applier& applier_;
   cdc::StreamQueue& queue_;
   const cdc::ReplicationReader& reader_;
   const ChunkFilter& filter_;
   std::atomic<std::uint64_t>& flushed_;
+  ProgressReporter reporter_;
   RelationCache relations_;
 
   bool in_source_txn_ = false;
@@ -66,8 +87,13 @@ class ApplyLoop {
   std::size_t batch_bytes_ = 0;
   std::int64_t batch_txns_ = 0;
   Clock::time_point last_idle_confirm_;
-  Lsn applied_;                    // committed on the target
-  Clock::time_point last_report_;  // last checkpoint write + flushed_ update
+  Lsn applied_;  // committed on the target
+  std::vector<TxnTimes> batch_times_;
+  std::chrono::system_clock::time_point txn_committed_;  // the open source transaction's commit time
+  std::chrono::system_clock::time_point item_received_;  // the item being handled
+  LagStats session_lag_;
+  LagStats period_lag_;  // since the last periodic log line
+  Clock::time_point period_started_ = Clock::now();
   std::int64_t target_commits_ = 0;
   std::int64_t source_txns_ = 0;
   bool source_catalog_lost_ = false;

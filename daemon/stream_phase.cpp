@@ -113,11 +113,11 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, checkpoint::Store& st
         notify_stopping();
         reader.stop();  // sends the final status update with the durable position
         spdlog::info("stopped at {} (this session: {} source transactions in {} target commits, {} statements, "
-                     "{} rows of them in multi-row statements, {} changes merged into another of the same key; "
-                     "peak memory {} MB)",
+                     "{} rows of them in multi-row statements, {} changes merged into another of the same key, "
+                     "{} checkpoint writes; peak memory {} MB; {})",
                      Lsn{flushed.load()}, loop.source_transactions(), loop.target_commits(),
                      applier->counters().statements, applier->counters().multirow_rows, applier->counters().merged,
-                     peak_rss_mb());
+                     loop.checkpoint_writes(), peak_rss_mb(), loop.lag_summary());
         return ExitCode::Ok;
       case ApplyOutcome::Fatal:
         reader.stop();

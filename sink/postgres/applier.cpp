@@ -9,6 +9,7 @@
 #include <fmt/ranges.h>
 
 #include "sink/postgres/copy_sink.hpp"
+#include "sink/postgres/statements.hpp"
 
 namespace crmsync::sink::postgres {
 namespace {
@@ -17,44 +18,26 @@ namespace {
 // round trip, few enough that the server's results never fill the socket buffers while we send.
 constexpr std::size_t kSyncEvery = 512;
 
-std::string target_name(const Route& r) { return pq::quote_qualified(r.schema, r.table); }
+// Statement shape keys: a kind letter, the target table, then column indexes as raw bytes.
+void key_table(std::string& key, char kind, const Route& route) {
+  key.clear();
+  key.push_back(kind);
+  key += route.schema;
+  key.push_back('\0');
+  key += route.table;
+  key.push_back('\0');
+}
 
-// "col IS NOT DISTINCT FROM $n" for every written, sent column of the old row (REPLICA IDENTITY
-// FULL), or "key = $n" for the key columns. Appends the values to `params`.
-std::string where_clause(const Route& route, OldKind old_kind, const Row& old_row, const Row& new_row,
-                         std::vector<const Value*>& params, std::string& shape, Status& problem) {
-  std::vector<std::string> terms;
-  if (route.full_identity) {
-    for (std::size_t i = 0; i < old_row.size() && i < route.columns.size(); ++i) {
-      if (route.columns[i].empty() || old_row[i].is_unchanged_toast()) continue;
-      params.push_back(&old_row[i]);
-      const auto col = pq::quote_ident(route.columns[i]);
-      terms.push_back(fmt::format("{}{} IS NOT DISTINCT FROM ${}", col, route.compare_as_text[i] ? "::text" : "",
-                                  params.size()));
-      shape += fmt::format("f{},", i);
-    }
-    return fmt::format("ctid = (SELECT ctid FROM {} WHERE {} LIMIT 1)", target_name(route),
-                       terms.empty() ? "true" : fmt::format("{}", fmt::join(terms, " AND ")));
+void key_columns(std::string& key, const std::vector<std::size_t>& columns) {
+  for (const auto c : columns) {
+    key.push_back(static_cast<char>(c & 0xff));
+    key.push_back(static_cast<char>((c >> 8) & 0xff));
   }
-  const Row& source = old_kind == OldKind::None ? new_row : old_row;
-  for (auto i : route.key) {
-    if (i >= source.size() || source[i].is_unchanged_toast() || route.columns[i].empty()) {
-      problem = Error{ErrorCode::ProtocolViolation,
-                      fmt::format("{}: key column {} has no value in the change", target_name(route), i)};
-      return "";
-    }
-    params.push_back(&source[i]);
-    terms.push_back(fmt::format("{} = ${}", pq::quote_ident(route.columns[i]), params.size()));
-    shape += fmt::format("k{},", i);
-  }
-  if (terms.empty()) {
-    problem = Error{ErrorCode::StateMismatch,
-                    fmt::format("{} has no replica identity key: cannot locate rows for UPDATE or DELETE "
-                                "(add a primary key or set REPLICA IDENTITY FULL on the source)",
-                                target_name(route))};
-    return "";
-  }
-  return fmt::format("{}", fmt::join(terms, " AND "));
+  key.push_back('|');
+}
+
+bool written(const Route& route, const Row& row, std::size_t i) {
+  return !route.columns[i].empty() && !row[i].is_unchanged_toast();
 }
 
 }  // namespace
@@ -84,10 +67,12 @@ Result<std::optional<Lsn>> Applier::applied_lsn() {
   auto res = conn_.exec_params(
       fmt::format("SELECT lsn::text FROM {}.apply_progress WHERE pipeline = $1", kStateSchema), {pipeline_});
   if (!res) return res.take_error();
-  progress_row_ = res->rows() > 0;
+  progress_read_ = true;
+  progress_.reset();
   if (res->rows() == 0) return std::optional<Lsn>{};
   auto lsn = Lsn::parse(res->get(0, 0));
   if (!lsn) return lsn.take_error();
+  progress_ = *lsn;
   return std::optional<Lsn>{*lsn};
 }
 
@@ -96,85 +81,121 @@ Status Applier::fail(Error e) {
   return e;
 }
 
-Status Applier::send(const std::string& shape, const std::string& sql, const std::vector<const Value*>& params,
-                     std::int64_t expect_rows) {
+Error Applier::sending_failed() {
+  auto e = Error{ErrorCode::ConnectionFailed,
+                 fmt::format("sending to {}: {}", conn_.description(), pq::one_line(PQerrorMessage(conn_.raw()))),
+                 Retry::Yes};
+  if (!error_) error_ = e;
+  return e;
+}
+
+Status Applier::enter_pipeline() {
   if (error_) return *error_;
-  if (PQpipelineStatus(conn_.raw()) == PQ_PIPELINE_OFF && PQenterPipelineMode(conn_.raw()) != 1) {
-    return fail(Error{ErrorCode::ConnectionFailed,
-                      fmt::format("cannot enter pipeline mode on {}: {}", conn_.description(),
-                                  pq::one_line(PQerrorMessage(conn_.raw()))),
-                      Retry::Yes});
-  }
-  std::vector<const char*> values;
-  values.reserve(params.size());
-  for (const auto* v : params) values.push_back(v->is_null() ? nullptr : v->text.c_str());
-  // One-off statements (DDL, TRUNCATE, range deletes) go unnamed instead of filling the cache.
-  const bool one_off = shape.starts_with("x|") || shape.starts_with("t|");
-  if (one_off) {
-    if (PQsendQueryParams(conn_.raw(), sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
-                          nullptr, 0) != 1) {
-      return fail(Error{ErrorCode::ConnectionFailed,
-                        fmt::format("sending to {}: {}", conn_.description(), pq::one_line(PQerrorMessage(conn_.raw()))),
-                        Retry::Yes});
-    }
-    pending_expect_.push_back(expect_rows);
-    if (pending_expect_.size() >= kSyncEvery) return sync();
-    return {};
-  }
-  auto it = prepared_.find(shape);
+  if (PQpipelineStatus(conn_.raw()) != PQ_PIPELINE_OFF || PQenterPipelineMode(conn_.raw()) == 1) return {};
+  return fail(Error{ErrorCode::ConnectionFailed,
+                    fmt::format("cannot enter pipeline mode on {}: {}", conn_.description(),
+                                pq::one_line(PQerrorMessage(conn_.raw()))),
+                    Retry::Yes});
+}
+
+Status Applier::queue_prepared(const std::string& key, SqlFn make_sql, const std::vector<const Value*>& params,
+                               std::int64_t expect_rows) {
+  if (auto ok = enter_pipeline(); !ok) return ok;
+  values_.clear();
+  for (const auto* v : params) values_.push_back(v->is_null() ? nullptr : v->text.c_str());
+  auto it = prepared_.find(key);
   if (it == prepared_.end()) {
-    const auto name = fmt::format("crmsync_{}", prepared_.size());
+    auto name = fmt::format("crmsync_{}", next_statement_++);
+    const auto sql = make_sql();
     if (PQsendPrepare(conn_.raw(), name.c_str(), sql.c_str(), static_cast<int>(params.size()), nullptr) != 1) {
-      return fail(Error{ErrorCode::ConnectionFailed,
-                        fmt::format("sending to {}: {}", conn_.description(), pq::one_line(PQerrorMessage(conn_.raw()))),
-                        Retry::Yes});
+      return sending_failed();
     }
-    pending_expect_.push_back(0);
-    it = prepared_.emplace(shape, name).first;
+    pending_expect_.push_back(kPrepare);
+    pending_prepares_.push_back(key);
+    it = prepared_.emplace(key, std::move(name)).first;
   }
-  if (PQsendQueryPrepared(conn_.raw(), it->second.c_str(), static_cast<int>(values.size()), values.data(), nullptr,
+  if (PQsendQueryPrepared(conn_.raw(), it->second.c_str(), static_cast<int>(values_.size()), values_.data(), nullptr,
                           nullptr, 0) != 1) {
-    return fail(Error{ErrorCode::ConnectionFailed,
-                      fmt::format("sending to {}: {}", conn_.description(), pq::one_line(PQerrorMessage(conn_.raw()))),
-                      Retry::Yes});
+    return sending_failed();
   }
   pending_expect_.push_back(expect_rows);
   ++counters_.statements;
-  if (pending_expect_.size() >= kSyncEvery) return sync();
   return {};
 }
 
-Status Applier::sync() {
+Status Applier::send_prepared(const std::string& key, SqlFn make_sql, const std::vector<const Value*>& params,
+                              std::int64_t expect_rows) {
+  if (auto ok = queue_prepared(key, make_sql, params, expect_rows); !ok) return ok;
+  if (pending_expect_.size() >= kSyncEvery) return sync(false);
+  return {};
+}
+
+Status Applier::send_one_off(const std::string& sql) {
+  if (auto ok = enter_pipeline(); !ok) return ok;
+  if (PQsendQueryParams(conn_.raw(), sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) != 1) {
+    return sending_failed();
+  }
+  pending_expect_.push_back(0);
+  if (pending_expect_.size() >= kSyncEvery) return sync(false);
+  return {};
+}
+
+Status Applier::explicit_transaction() {
+  if (!in_txn_ || explicit_) return {};
+  // BEGIN after statements of the implicit transaction makes it explicit, those statements
+  // included, so the sync that follows does not commit them.
+  if (auto ok = queue_prepared("begin", [] { return std::string("BEGIN"); }, {}, 0); !ok) return ok;
+  explicit_ = true;
+  return {};
+}
+
+Status Applier::sync(bool ends_transaction) {
+  if (!ends_transaction) {
+    if (auto ok = explicit_transaction(); !ok) return ok;
+  }
   if (PQpipelineSync(conn_.raw()) != 1) {
     return fail(Error{ErrorCode::ConnectionFailed,
                       fmt::format("pipeline sync on {}: {}", conn_.description(), pq::one_line(PQerrorMessage(conn_.raw()))),
                       Retry::Yes});
   }
+  std::size_t prepares = 0;
   for (const auto expect : pending_expect_) {
+    bool prepared = false;
     while (PGresult* r = PQgetResult(conn_.raw())) {
       const auto st = PQresultStatus(r);
+      if (expect == kPrepare && st == PGRES_COMMAND_OK) prepared = true;
       if (st == PGRES_FATAL_ERROR && !error_) {
         const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        const bool lost = PQstatus(conn_.raw()) != CONNECTION_OK || (state != nullptr && pq::retryable_sqlstate(state));
-        error_ = Error{lost ? ErrorCode::ConnectionFailed : ErrorCode::QueryFailed,
-                       fmt::format("apply failed on {}: {} (SQLSTATE {})", conn_.description(),
-                                   pq::one_line(PQresultErrorMessage(r)), state != nullptr ? state : "?"),
-                       lost ? Retry::Yes : Retry::No};
-      } else if (st == PGRES_COMMAND_OK && expect == kExactlyOneRow && std::strcmp(PQcmdTuples(r), "1") != 0 &&
-                 !error_) {
-        error_ = Error{ErrorCode::StateMismatch,
-                       fmt::format("{}.apply_progress on {} has no row for pipeline \"{}\" any more (was it deleted?); "
-                                   "the applied position cannot be recorded",
-                                   kStateSchema, conn_.description(), pipeline_)};
+        const std::string_view code = state != nullptr ? state : "?";
+        const bool lost = PQstatus(conn_.raw()) != CONNECTION_OK || pq::retryable_sqlstate(code);
+        if (expect == kProgress && (code == "22012" || code == "23505")) {
+          // The fence: the row no longer holds what this Applier read or wrote last.
+          error_ = Error{ErrorCode::StateMismatch,
+                         fmt::format("{}.apply_progress on {} does not hold the position this daemon applied last "
+                                     "({}) for pipeline \"{}\": another crmsync is applying to this target, or the "
+                                     "row was changed by hand; this batch was rolled back",
+                                     kStateSchema, conn_.description(),
+                                     progress_ ? progress_->to_string() : std::string("no row"), pipeline_)};
+        } else {
+          error_ = Error{lost ? ErrorCode::ConnectionFailed : ErrorCode::QueryFailed,
+                         fmt::format("apply failed on {}: {} (SQLSTATE {})", conn_.description(),
+                                     pq::one_line(PQresultErrorMessage(r)), code),
+                         lost ? Retry::Yes : Retry::No};
+        }
       } else if (st == PGRES_COMMAND_OK && expect > 0) {
         const auto affected = std::strtoll(PQcmdTuples(r), nullptr, 10);
         if (affected < expect) counters_.rows_not_found += expect - affected;
       }
       PQclear(r);
     }
+    // A Parse skipped after an error (or refused) left no statement behind: prepare it again.
+    if (expect == kPrepare && !prepared) prepared_.erase(pending_prepares_[prepares]);
+    if (expect == kPrepare) ++prepares;
     if (PQstatus(conn_.raw()) != CONNECTION_OK) break;
   }
+  // Those not reached (the connection broke) are gone with the connection's session anyway.
   pending_expect_.clear();
+  pending_prepares_.clear();
   // The sync point's own result.
   if (PGresult* r = PQgetResult(conn_.raw())) {
     const bool synced = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
@@ -193,55 +214,79 @@ Status Applier::sync() {
 }
 
 Status Applier::begin() {
+  if (error_) return *error_;
   in_txn_ = true;
-  return send("begin", "BEGIN", {}, 0);
+  explicit_ = false;
+  return {};
 }
 
 Status Applier::send_insert(const Route& route, const Row& row) {
-  std::vector<std::string> cols;
-  std::vector<std::string> placeholders;
-  std::vector<const Value*> params;
-  std::string shape = "i|" + route.schema + "." + route.table + "|";
+  params_.clear();
+  set_columns_.clear();
   for (std::size_t i = 0; i < row.size() && i < route.columns.size(); ++i) {
-    if (route.columns[i].empty() || row[i].is_unchanged_toast()) continue;
-    cols.push_back(pq::quote_ident(route.columns[i]));
-    params.push_back(&row[i]);
-    placeholders.push_back(fmt::format("${}", params.size()));
-    shape += fmt::format("{},", i);
+    if (!written(route, row, i)) continue;
+    set_columns_.push_back(i);
+    params_.push_back(&row[i]);
   }
-  const auto sql = fmt::format("INSERT INTO {} ({}) VALUES ({})", target_name(route), fmt::join(cols, ", "),
-                               fmt::join(placeholders, ", "));
-  return send(shape, sql, params, 0);
+  key_table(key_, 'i', route);
+  key_columns(key_, set_columns_);
+  return send_prepared(key_, [&] { return insert_sql(route, set_columns_); }, params_, 0);
+}
+
+Status Applier::locate(const Route& route, OldKind old_kind, const Row& old_row, const Row& new_row) {
+  where_columns_.clear();
+  if (route.full_identity) {
+    for (std::size_t i = 0; i < old_row.size() && i < route.columns.size(); ++i) {
+      if (!written(route, old_row, i)) continue;
+      where_columns_.push_back(i);
+      params_.push_back(&old_row[i]);
+    }
+    key_.push_back('f');
+    key_columns(key_, where_columns_);
+    return {};
+  }
+  const Row& source = old_kind == OldKind::None ? new_row : old_row;
+  if (route.key.empty()) {
+    return fail(Error{ErrorCode::StateMismatch,
+                      fmt::format("{} has no replica identity key: cannot locate rows for UPDATE or DELETE "
+                                  "(add a primary key or set REPLICA IDENTITY FULL on the source)",
+                                  pq::quote_qualified(route.schema, route.table))});
+  }
+  for (const auto i : route.key) {
+    if (i >= source.size() || source[i].is_unchanged_toast() || route.columns[i].empty()) {
+      return fail(Error{ErrorCode::ProtocolViolation,
+                        fmt::format("{}: key column {} has no value in the change",
+                                    pq::quote_qualified(route.schema, route.table), i)});
+    }
+    where_columns_.push_back(i);
+    params_.push_back(&source[i]);
+  }
+  key_.push_back('k');
+  key_columns(key_, where_columns_);
+  return {};
 }
 
 Status Applier::send_update(const Route& route, OldKind old_kind, const Row& old_row, const Row& new_row) {
-  std::vector<std::string> sets;
-  std::vector<const Value*> params;
-  std::string shape = "u|" + route.schema + "." + route.table + "|";
+  params_.clear();
+  set_columns_.clear();
   for (std::size_t i = 0; i < new_row.size() && i < route.columns.size(); ++i) {
     // Unchanged TOAST values were not sent: leave the column alone, never write NULL over it.
-    if (route.columns[i].empty() || new_row[i].is_unchanged_toast()) continue;
-    params.push_back(&new_row[i]);
-    sets.push_back(fmt::format("{} = ${}", pq::quote_ident(route.columns[i]), params.size()));
-    shape += fmt::format("{},", i);
+    if (!written(route, new_row, i)) continue;
+    set_columns_.push_back(i);
+    params_.push_back(&new_row[i]);
   }
-  if (sets.empty()) return {};
-  shape += "|";
-  Status problem;
-  const auto where = where_clause(route, old_kind, old_row, new_row, params, shape, problem);
-  if (!problem) return fail(problem.error());
-  return send(shape, fmt::format("UPDATE {} SET {} WHERE {}", target_name(route), fmt::join(sets, ", "), where),
-              params, 1);
+  if (set_columns_.empty()) return {};
+  key_table(key_, 'u', route);
+  key_columns(key_, set_columns_);
+  if (auto ok = locate(route, old_kind, old_row, new_row); !ok) return ok;
+  return send_prepared(key_, [&] { return update_sql(route, set_columns_, where_columns_); }, params_, 1);
 }
 
 Status Applier::send_remove(const Route& route, OldKind old_kind, const Row& old_row) {
-  std::vector<const Value*> params;
-  std::string shape = "d|" + route.schema + "." + route.table + "|";
-  Status problem;
-  const auto where = where_clause(route, old_kind == OldKind::None ? OldKind::Key : old_kind, old_row, old_row,
-                                  params, shape, problem);
-  if (!problem) return fail(problem.error());
-  return send(shape, fmt::format("DELETE FROM {} WHERE {}", target_name(route), where), params, 1);
+  params_.clear();
+  key_table(key_, 'd', route);
+  if (auto ok = locate(route, old_kind == OldKind::None ? OldKind::Key : old_kind, old_row, old_row); !ok) return ok;
+  return send_prepared(key_, [&] { return delete_sql(route, where_columns_); }, params_, 1);
 }
 
 Status Applier::remove_range(const Route& route, const std::string& key_column, std::optional<std::int64_t> lower,
@@ -250,31 +295,34 @@ Status Applier::remove_range(const Route& route, const std::string& key_column, 
   std::string where = "true";
   if (lower) where += fmt::format(" AND {} >= {}", col, *lower);
   if (upper) where += fmt::format(" AND {} < {}", col, *upper);
-  const auto sql = fmt::format("DELETE FROM {} WHERE {}", target_name(route), where);
   if (auto ok = flush_buffer(); !ok) return ok;
-  return send("x|" + sql, sql, {}, 0);
+  return send_one_off(fmt::format("DELETE FROM {} WHERE {}", pq::quote_qualified(route.schema, route.table), where));
 }
 
 Status Applier::truncate(const std::vector<const Route*>& routes, bool cascade, bool restart_identity) {
   std::vector<std::string> names;
-  for (const auto* r : routes) names.push_back(target_name(*r));
-  const auto sql = fmt::format("TRUNCATE {}{}{}", fmt::join(names, ", "), restart_identity ? " RESTART IDENTITY" : "",
-                               cascade ? " CASCADE" : "");
+  for (const auto* r : routes) names.push_back(pq::quote_qualified(r->schema, r->table));
   if (auto ok = flush_buffer(); !ok) return ok;
-  return send("t|" + sql, sql, {}, 0);
+  return send_one_off(fmt::format("TRUNCATE {}{}{}", fmt::join(names, ", "), restart_identity ? " RESTART IDENTITY" : "",
+                                  cascade ? " CASCADE" : ""));
 }
 
 Status Applier::execute(const std::string& sql) {
   if (auto ok = flush_buffer(); !ok) return ok;
-  if (auto sent = send("x|" + sql, sql, {}, 0); !sent) return sent;
-  return sync();
+  if (auto sent = send_one_off(sql); !sent) return sent;
+  return sync(false);
 }
 
 Result<pq::Connection*> Applier::synchronous() {
   if (auto ok = flush_buffer(); !ok) return ok.take_error();
+  if (in_txn_) {
+    // Plain queries next: the batch so far must not be committed by them or by the sync.
+    if (auto ok = enter_pipeline(); !ok) return ok.take_error();
+    if (auto ok = explicit_transaction(); !ok) return ok.take_error();
+  }
   if (PQpipelineStatus(conn_.raw()) != PQ_PIPELINE_OFF) {
     if (!pending_expect_.empty()) {
-      if (auto ok = sync(); !ok) return ok.take_error();
+      if (auto ok = sync(false); !ok) return ok.take_error();
     }
     if (PQexitPipelineMode(conn_.raw()) != 1) {
       return fail(Error{ErrorCode::Internal, fmt::format("cannot leave pipeline mode on {}: {}", conn_.description(),
@@ -286,42 +334,62 @@ Result<pq::Connection*> Applier::synchronous() {
 }
 
 Status Applier::commit(Lsn end_lsn) {
+  if (!progress_read_) {
+    return fail(Error{ErrorCode::Internal, "Applier::commit() before applied_lsn(): the progress fence is unknown"});
+  }
   const auto lsn_text = end_lsn.to_string();
+  const auto from_text = progress_ ? progress_->to_string() : std::string();
   const Value pipeline = Value::of(pipeline_);
   const Value lsn = Value::of(lsn_text);
+  const Value from = Value::of(from_text);
   auto recorded = flush_buffer();
-  // Once the pipeline's row exists a plain UPDATE does (an upsert costs the target about twice as
-  // much, once per commit); it must find the row, or the position would silently not be recorded.
-  if (recorded && progress_row_) {
-    recorded = send("progress-update",
-                    fmt::format("UPDATE {}.apply_progress SET lsn = $2, applied_at = now() WHERE pipeline = $1",
-                                kStateSchema),
-                    {&pipeline, &lsn}, kExactlyOneRow);
+  if (recorded && progress_) {
+    // Advances the row only from the position read or written last; otherwise 1/0 fails the
+    // statement on the server, and with it the whole transaction, before anything commits.
+    recorded = queue_prepared(
+        "progress-advance",
+        [] {
+          return fmt::format("WITH advanced AS (UPDATE {}.apply_progress SET lsn = $3, applied_at = now() "
+                             "WHERE pipeline = $1 AND lsn = $2 RETURNING 1) SELECT 1 / count(*) FROM advanced",
+                             kStateSchema);
+        },
+        {&pipeline, &from, &lsn}, kProgress);
   } else if (recorded) {
-    recorded = send("progress",
-                    fmt::format("INSERT INTO {}.apply_progress (pipeline, lsn, applied_at) VALUES ($1, $2, now()) "
-                                "ON CONFLICT (pipeline) DO UPDATE SET lsn = excluded.lsn, applied_at = now()",
-                                kStateSchema),
-                    {&pipeline, &lsn}, 0);
+    // A plain INSERT: a row some other daemon wrote meanwhile is a unique violation, not overwritten.
+    recorded = queue_prepared(
+        "progress-insert",
+        [] {
+          return fmt::format("INSERT INTO {}.apply_progress (pipeline, lsn, applied_at) VALUES ($1, $2, now())",
+                             kStateSchema);
+        },
+        {&pipeline, &lsn}, kProgress);
   }
-  if (recorded) recorded = send("commit", "COMMIT", {}, 0);
-  if (recorded) recorded = sync();
+  if (recorded && explicit_) recorded = queue_prepared("commit", [] { return std::string("COMMIT"); }, {}, 0);
+  if (recorded) recorded = sync(true);
   if (!recorded) {
     rollback();
     return recorded;
   }
   in_txn_ = false;
-  progress_row_ = true;
+  explicit_ = false;
+  progress_ = end_lsn;
   return {};
 }
 
 void Applier::rollback() {
   in_txn_ = false;
   buffer_.clear();
-  if (PQstatus(conn_.raw()) != CONNECTION_OK) return;
+  if (PQstatus(conn_.raw()) != CONNECTION_OK) {
+    explicit_ = false;
+    return;
+  }
   error_.reset();
   // After an error the rest of the pipeline was skipped, COMMIT included: end the transaction.
-  if (send("rollback", "ROLLBACK", {}, 0)) (void)sync();
+  // BEGIN first when the transaction is implicit (or already ended by a sync), so that ROLLBACK
+  // always finds a transaction block and the server logs no warning.
+  if (!explicit_) (void)queue_prepared("begin", [] { return std::string("BEGIN"); }, {}, 0);
+  explicit_ = false;
+  if (queue_prepared("rollback", [] { return std::string("ROLLBACK"); }, {}, 0)) (void)sync(true);
   error_.reset();
 }
 

@@ -2,9 +2,20 @@
 // The stream's target side: applies row changes with prepared statements in libpq pipeline mode
 // (no round trip per row), several source transactions per target transaction, and records the
 // applied position in crmsync.apply_progress in the same target transaction as the data.
+//
+// A target transaction is the pipeline's implicit transaction: everything up to the pipeline sync
+// that commit() sends commits together, or not at all, with no BEGIN or COMMIT to pay for. When
+// a sync is needed before that (every 512 statements, DDL, a catalog read) a BEGIN is sent first,
+// which turns the implicit transaction, statements already run included, into an explicit one.
+//
+// The progress row is a fence: commit() advances it only from the position this Applier read or
+// wrote last, and an UPDATE that finds anything else fails the whole transaction on the server,
+// so a batch never commits without its position, and two daemons applying to one target cannot
+// both commit.
 
 #include <cstdint>
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,7 +46,8 @@ class Applier {
   static Result<std::unique_ptr<Applier>> connect(const pq::ConnectOptions& target, std::string pipeline);
   ~Applier();
 
-  /// The position recorded by the last committed apply transaction (nullopt: none yet).
+  /// The position recorded by the last committed apply transaction (nullopt: none yet). Must be
+  /// called before the first commit(): the next commit advances the row from this position.
   Result<std::optional<Lsn>> applied_lsn();
 
   [[nodiscard]] bool in_transaction() const { return in_txn_; }
@@ -66,15 +78,39 @@ class Applier {
  private:
   explicit Applier(pq::Connection conn, std::string pipeline);
   // expect_rows > 0: the statement should affect that many rows (UPDATE/DELETE); fewer are counted
-  // as not found. kExactlyOneRow: anything but one row is an error.
-  static constexpr std::int64_t kExactlyOneRow = -1;
-  Status send(const std::string& shape, const std::string& sql, const std::vector<const Value*>& params,
-              std::int64_t expect_rows);
-  Status sync();  // pipeline sync and collect results
+  // as not found. kProgress: the progress fence, whose failure gets its own message.
+  static constexpr std::int64_t kProgress = -1;
+  static constexpr std::int64_t kPrepare = -2;  // a Parse: forgotten again unless the server took it
+  // A reference to a callable returning a statement's SQL, called only for a shape not prepared
+  // yet (no std::function: it would allocate for every row).
+  class SqlFn {
+   public:
+    template <typename F>
+    SqlFn(const F& f)  // NOLINT(google-explicit-constructor): lambdas convert implicitly
+        : obj_(&f), call_([](const void* o) { return (*static_cast<const F*>(o))(); }) {}
+    std::string operator()() const { return call_(obj_); }
+
+   private:
+    const void* obj_;
+    std::string (*call_)(const void*);
+  };
+  // Queues a prepared statement, preparing it first when `key` (the statement's shape) is new.
+  // send_prepared() also collects results every 512 statements.
+  Status queue_prepared(const std::string& key, SqlFn make_sql, const std::vector<const Value*>& params,
+                        std::int64_t expect_rows);
+  Status send_prepared(const std::string& key, SqlFn make_sql, const std::vector<const Value*>& params,
+                       std::int64_t expect_rows);
+  Status send_one_off(const std::string& sql);  // unnamed: DDL, TRUNCATE, range deletes
+  Status enter_pipeline();
+  Status sync(bool ends_transaction);  // pipeline sync and collect results
+  Status explicit_transaction();       // BEGIN, so that a sync does not commit the batch
   Status fail(Error e);
+  Error sending_failed();
   Status send_insert(const Route& route, const Row& row);
   Status send_update(const Route& route, OldKind old_kind, const Row& old_row, const Row& new_row);
   Status send_remove(const Route& route, OldKind old_kind, const Row& old_row);
+  // Appends the row locator's columns and parameters for an UPDATE or DELETE to key_ and params_.
+  Status locate(const Route& route, OldKind old_kind, const Row& old_row, const Row& new_row);
   Status flush_buffer();  // writes the buffered net changes (applier_flush.cpp)
   Status flush_if_full();
   Status write_group(const Route& route, NetKind kind, const std::vector<std::size_t>& columns,
@@ -83,9 +119,19 @@ class Applier {
   pq::Connection conn_;
   std::string pipeline_;
   bool in_txn_ = false;
-  std::map<std::string, std::string> prepared_;  // statement shape -> prepared name
-  std::vector<std::int64_t> pending_expect_;     // per queued statement: rows it should affect (0: any)
-  bool progress_row_ = false;  // crmsync.apply_progress has this pipeline's row
+  bool explicit_ = false;                                  // BEGIN sent in this transaction
+  std::unordered_map<std::string, std::string> prepared_;  // statement shape -> prepared name
+  std::uint64_t next_statement_ = 0;                       // names are never reused
+  std::vector<std::int64_t> pending_expect_;  // per queued statement: rows it should affect (0: any)
+  std::vector<std::string> pending_prepares_; // keys of the Parse messages queued, in order
+  bool progress_read_ = false;                // applied_lsn() ran: progress_ is what the row holds
+  std::optional<Lsn> progress_;               // the progress row's position (nullopt: no row)
+  // Scratch space reused by every statement, so that a row costs no allocations here.
+  std::string key_;
+  std::vector<const Value*> params_;
+  std::vector<const char*> values_;
+  std::vector<std::size_t> set_columns_;
+  std::vector<std::size_t> where_columns_;
   bool compaction_ = false;
   std::size_t buffer_max_bytes_ = 0;
   ChangeBuffer buffer_;

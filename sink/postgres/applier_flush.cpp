@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -125,31 +126,33 @@ Status Applier::write_group(const Route& route, NetKind kind, const std::vector<
   // Parameter arrays: the key columns for DELETE; the key columns, then the columns it sets (the
   // key did not change, so it is left out of SET) for UPDATE; the written columns for INSERT.
   std::vector<std::size_t> params = columns;
-  std::string sql;
-  std::string shape;
+  std::vector<std::size_t> set_columns;
+  char shape = 'I';
   switch (kind) {
-    case NetKind::Delete:
-      sql = multirow_delete_sql(route);
-      shape = "md|";
-      break;
+    case NetKind::Delete: shape = 'D'; break;
     case NetKind::Update: {
-      std::vector<std::size_t> set_columns;
       for (auto c : columns) {
         if (std::find(route.key.begin(), route.key.end(), c) == route.key.end()) set_columns.push_back(c);
       }
       if (set_columns.empty()) return {};  // only the key was sent: nothing to set
       params = route.key;
       params.insert(params.end(), set_columns.begin(), set_columns.end());
-      sql = multirow_update_sql(route, set_columns);
-      shape = "mu|";
+      shape = 'U';
       break;
     }
-    default:
-      sql = multirow_insert_sql(route, params);
-      shape = "mi|";
-      break;
+    default: break;
   }
-  shape += fmt::format("{}|{}|{}", route.schema, route.table, fmt::join(params, ","));
+  const auto make_sql = [&] {
+    if (kind == NetKind::Delete) return multirow_delete_sql(route);
+    if (kind == NetKind::Update) return multirow_update_sql(route, set_columns);
+    return multirow_insert_sql(route, params);
+  };
+  std::string key(1, shape);
+  key += route.schema;
+  key.push_back('\0');
+  key += route.table;
+  key.push_back('\0');
+  for (const auto p : params) key += std::to_string(p) + ",";
   for (std::size_t start = 0; start < rows.size(); start += kMultiRowMax) {
     const auto end = std::min(rows.size(), start + kMultiRowMax);
     std::vector<Value> arrays;
@@ -163,7 +166,7 @@ Status Applier::write_group(const Route& route, NetKind kind, const std::vector<
     std::vector<const Value*> values;
     for (const auto& a : arrays) values.push_back(&a);
     const auto n = static_cast<std::int64_t>(end - start);
-    if (auto ok = send(shape, sql, values, kind == NetKind::Insert ? 0 : n); !ok) return ok;
+    if (auto ok = send_prepared(key, make_sql, values, kind == NetKind::Insert ? 0 : n); !ok) return ok;
     counters_.multirow_rows += n;
   }
   return {};

@@ -1,6 +1,6 @@
 #include "sink/postgres/change_buffer.hpp"
 
-#include <fmt/format.h>
+#include <charconv>
 
 namespace crmsync::sink::postgres {
 namespace {
@@ -36,7 +36,10 @@ std::optional<std::string> key_of(const Route& route, const Row& row) {
   for (auto i : route.key) {
     if (i >= row.size() || row[i].kind != ValueKind::Text) return std::nullopt;
     // Length-prefixed, so ("a,b", "c") and ("a", "b,c") differ.
-    key += fmt::format("{}:", row[i].text.size());
+    char len[24];
+    const auto end = std::to_chars(len, len + sizeof len, row[i].text.size()).ptr;
+    key.append(len, end);
+    key.push_back(':');
     key += row[i].text;
   }
   return key;

@@ -1,0 +1,60 @@
+#include "sink/postgres/statements.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "pq/connection.hpp"
+
+namespace crmsync::sink::postgres {
+namespace {
+
+std::string target_name(const Route& r) {
+  return pq::quote_qualified(r.schema, r.table);
+}
+
+}  // namespace
+
+std::string row_locator(const Route& route, const std::vector<std::size_t>& where_columns, std::size_t first_param) {
+  std::vector<std::string> terms;
+  std::size_t param = first_param;
+  for (const auto i : where_columns) {
+    const auto col = pq::quote_ident(route.columns.at(i));
+    if (route.full_identity) {
+      const bool as_text = i < route.compare_as_text.size() && route.compare_as_text[i];
+      terms.push_back(fmt::format("{}{} IS NOT DISTINCT FROM ${}", col, as_text ? "::text" : "", param++));
+    } else {
+      terms.push_back(fmt::format("{} = ${}", col, param++));
+    }
+  }
+  if (!route.full_identity) return fmt::format("{}", fmt::join(terms, " AND "));
+  // Duplicate rows are possible without a key: change exactly one of them, as the source did.
+  return fmt::format("ctid = (SELECT ctid FROM {} WHERE {} LIMIT 1)", target_name(route),
+                     terms.empty() ? std::string("true") : fmt::format("{}", fmt::join(terms, " AND ")));
+}
+
+std::string insert_sql(const Route& route, const std::vector<std::size_t>& columns) {
+  std::vector<std::string> names;
+  std::vector<std::string> placeholders;
+  for (std::size_t p = 0; p < columns.size(); ++p) {
+    names.push_back(pq::quote_ident(route.columns.at(columns[p])));
+    placeholders.push_back(fmt::format("${}", p + 1));
+  }
+  return fmt::format("INSERT INTO {} ({}) VALUES ({})", target_name(route), fmt::join(names, ", "),
+                     fmt::join(placeholders, ", "));
+}
+
+std::string update_sql(const Route& route, const std::vector<std::size_t>& set_columns,
+                       const std::vector<std::size_t>& where_columns) {
+  std::vector<std::string> sets;
+  for (std::size_t p = 0; p < set_columns.size(); ++p) {
+    sets.push_back(fmt::format("{} = ${}", pq::quote_ident(route.columns.at(set_columns[p])), p + 1));
+  }
+  return fmt::format("UPDATE {} SET {} WHERE {}", target_name(route), fmt::join(sets, ", "),
+                     row_locator(route, where_columns, set_columns.size() + 1));
+}
+
+std::string delete_sql(const Route& route, const std::vector<std::size_t>& where_columns) {
+  return fmt::format("DELETE FROM {} WHERE {}", target_name(route), row_locator(route, where_columns, 1));
+}
+
+}  // namespace crmsync::sink::postgres
