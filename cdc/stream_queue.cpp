@@ -16,6 +16,11 @@ bool wakes_consumer(const StreamItem& item) {
                                                      std::holds_alternative<pgoutput::Delete>(item.message));
 }
 
+// A Commit (a transaction is whole) or a control item (Keepalive, Reset).
+bool completes(const StreamItem& item) {
+  return item.kind != StreamItem::Kind::Message || std::holds_alternative<pgoutput::Commit>(item.message);
+}
+
 }  // namespace
 
 bool StreamQueue::try_push(StreamItem&& item) {
@@ -30,6 +35,7 @@ bool StreamQueue::try_push(StreamItem&& item) {
     unannounced_ += item.bytes;
     wake = wakes_consumer(item) || unannounced_ >= kWakeBytes || unannounced_ >= max_bytes_ / 2;
     if (wake) unannounced_ = 0;
+    if (completes(item)) ++complete_;
     items_.push_back(std::move(item));
   }
   if (wake) ready_.notify_one();
@@ -41,6 +47,7 @@ void StreamQueue::force_push(StreamItem item) {
     std::lock_guard lock(mutex_);
     bytes_ += item.bytes;
     unannounced_ = 0;
+    if (completes(item)) ++complete_;
     items_.push_back(std::move(item));
   }
   ready_.notify_one();
@@ -51,7 +58,7 @@ void StreamQueue::set_space_callback(std::function<void()> cb) {
   on_space_ = std::move(cb);
 }
 
-std::optional<StreamItem> StreamQueue::pop(std::chrono::milliseconds timeout) {
+std::optional<StreamItem> StreamQueue::pop(std::chrono::microseconds timeout) {
   std::function<void()> wake;
   std::optional<StreamItem> out;
   {
@@ -62,6 +69,7 @@ std::optional<StreamItem> StreamQueue::pop(std::chrono::milliseconds timeout) {
     out = std::move(items_.front());
     items_.pop_front();
     bytes_ -= out->bytes;
+    if (completes(*out)) --complete_;
     if (blocked_ && bytes_ <= max_bytes_ / 2) {
       blocked_ = false;
       wake = on_space_;
@@ -74,6 +82,11 @@ std::optional<StreamItem> StreamQueue::pop(std::chrono::milliseconds timeout) {
 bool StreamQueue::empty() const {
   std::lock_guard lock(mutex_);
   return items_.empty();
+}
+
+bool StreamQueue::has_complete() const {
+  std::lock_guard lock(mutex_);
+  return complete_ > 0;
 }
 
 std::size_t StreamQueue::bytes() const {

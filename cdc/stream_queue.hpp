@@ -45,8 +45,11 @@ class StreamQueue {
   void force_push(StreamItem item);
 
   /// Consumer side: the next item, or nullopt after `timeout` (or once closed and drained).
-  std::optional<StreamItem> pop(std::chrono::milliseconds timeout);
+  std::optional<StreamItem> pop(std::chrono::microseconds timeout);
   [[nodiscard]] bool empty() const;
+  /// Whether a whole transaction (its Commit) or a control item is queued: what the consumer can
+  /// act on now, as opposed to the first messages of a transaction still arriving.
+  [[nodiscard]] bool has_complete() const;
   [[nodiscard]] std::size_t bytes() const;
   void close();
 
@@ -56,6 +59,7 @@ class StreamQueue {
   std::deque<StreamItem> items_;
   std::size_t bytes_ = 0;
   std::size_t unannounced_ = 0;  // bytes pushed since the consumer was last woken
+  std::size_t complete_ = 0;     // queued items for which has_complete() is true
   std::size_t max_bytes_;
   bool blocked_ = false;  // a push was refused: call the callback when space frees
   bool closed_ = false;

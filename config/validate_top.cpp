@@ -16,7 +16,7 @@ constexpr std::string_view kTopKeys[] = {"name", "state_dir", "source", "target"
 constexpr std::string_view kSourceKeys[] = {"dsn", "tables", "slot", "publication", "connect_timeout_s"};
 constexpr std::string_view kTargetKeys[] = {"type", "dsn", "create_tables", "connect_timeout_s"};
 constexpr std::string_view kSnapshotKeys[] = {"parallel", "truncate_target", "chunk_rows"};
-constexpr std::string_view kApplyKeys[] = {"max_batch_delay_ms", "max_batch_bytes", "compact"};
+constexpr std::string_view kApplyKeys[] = {"max_batch_delay_ms", "linger_us", "max_batch_bytes", "compact"};
 constexpr std::string_view kLogKeys[] = {"format", "level"};
 
 constexpr std::string_view kTargetTypes[] = {"postgres"};
@@ -147,6 +147,7 @@ void read_apply(Context& ctx, const Value& v, ApplyConfig& cfg) {
   if (!expect_map(ctx, v)) return;
   const Section s(ctx, v, kApplyKeys);
   read_int_into(ctx, s.get("max_batch_delay_ms"), cfg.max_batch_delay_ms, 0, 60000);
+  read_int_into(ctx, s.get("linger_us"), cfg.linger_us, 0, 1'000'000);
   read_int_into(ctx, s.get("max_batch_bytes"), cfg.max_batch_bytes, 1, INT_MAX);
   read_bool_into(ctx, s.get("compact"), cfg.compact);
 }

@@ -61,7 +61,6 @@ ApplyOutcome ApplyLoop::classify(const Error& e) {
 }
 
 ApplyOutcome ApplyLoop::run() {
-  const auto delay = std::chrono::milliseconds(cfg_.apply.max_batch_delay_ms);
   while (true) {
     if (stop_requested() && !in_source_txn_) {
       if (batch_open_) {
@@ -79,27 +78,62 @@ ApplyOutcome ApplyLoop::run() {
       applier_.rollback();
       return ApplyOutcome::Fatal;
     }
-    auto wait = std::chrono::milliseconds(200);
-    if (batch_open_ && !in_source_txn_) {
-      const auto age = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - batch_started_);
-      wait = std::max(std::chrono::milliseconds(0), std::min(wait, delay - age));
+    // Between transactions with a batch open: wait no longer than until the batch is due.
+    const bool batch_waiting = batch_open_ && !in_source_txn_;
+    std::chrono::microseconds wait = std::chrono::milliseconds(200);
+    if (batch_waiting) {
+      wait = std::clamp(std::chrono::duration_cast<std::chrono::microseconds>(batch_due_at() - Clock::now()),
+                        std::chrono::microseconds(0), wait);
     }
     auto item = queue_.pop(wait);
     if (!item) {
-      // Nothing buffered: commit what the batch holds (low latency at low load).
-      if (batch_open_ && !in_source_txn_) {
+      if (batch_waiting) {
         if (auto ok = commit_batch(); !ok) return classify(ok.error());
+      } else if (!batch_open_) {
+        report(true);  // idle: write the position now rather than at the next interval
       }
-      if (!batch_open_) report(true);
       continue;
     }
     if (auto ok = handle(*item); !ok) return classify(ok.error());
-    // Nothing more buffered after a complete transaction (or a keepalive behind it): commit now,
-    // latency matters more than batch size at low load.
-    if (batch_open_ && !in_source_txn_ && batch_txns_ > 0 && queue_.empty()) {
+    if (batch_open_ && !in_source_txn_ && batch_txns_ > 0 && batch_due()) {
       if (auto ok = commit_batch(); !ok) return classify(ok.error());
     }
   }
+}
+
+bool ApplyLoop::lingering() const {
+  // Only worth it when another transaction is likely to arrive within the linger: at low rates
+  // it would add latency and save nothing.
+  const std::chrono::microseconds linger{cfg_.apply.linger_us};
+  return linger.count() > 0 && arrival_gap_us_ < static_cast<double>(linger.count());
+}
+
+ApplyLoop::Clock::time_point ApplyLoop::batch_due_at() const {
+  const auto cap = batch_started_ + std::chrono::milliseconds(cfg_.apply.max_batch_delay_ms);
+  if (!lingering()) return cap;
+  return std::min(cap, batch_started_ + std::chrono::microseconds(cfg_.apply.linger_us));
+}
+
+bool ApplyLoop::batch_due() const {
+  if (stop_requested()) return true;
+  if (batch_bytes_ >= static_cast<std::size_t>(cfg_.apply.max_batch_bytes)) return true;
+  const auto now = Clock::now();
+  if (now - batch_started_ >= std::chrono::milliseconds(cfg_.apply.max_batch_delay_ms)) return true;
+  // More whole transactions are buffered: take them into this batch first.
+  if (queue_.has_complete()) return false;
+  // Nothing complete buffered (a transaction that has only begun to arrive may take a while: its
+  // source may still be decoding it). Commit now, unless transactions arrive fast enough that
+  // waiting a little for the next ones is cheaper than a target commit each.
+  return !lingering() || now >= batch_due_at();
+}
+
+void ApplyLoop::note_arrival(std::chrono::system_clock::time_point received) {
+  // Exponentially weighted mean gap between source commits as the reader decoded them (1/8 new).
+  if (last_arrival_ != std::chrono::system_clock::time_point{}) {
+    const auto gap = std::chrono::duration<double, std::micro>(received - last_arrival_).count();
+    arrival_gap_us_ += (std::max(0.0, gap) - arrival_gap_us_) / 8.0;
+  }
+  last_arrival_ = received;
 }
 
 Status ApplyLoop::handle(const cdc::StreamItem& item) {
@@ -146,16 +180,13 @@ Status ApplyLoop::on_message(const cdc::pgoutput::Message& m, Lsn at) {
   }
   if (const auto* c = std::get_if<cdc::pgoutput::Commit>(&m)) {
     in_source_txn_ = false;
+    note_arrival(item_received_);
     if (skip_txn_) return {};
     if (!batch_open_) return {};  // an empty transaction (nothing of ours changed)
     batch_end_ = c->end_lsn;
     ++batch_txns_;
     batch_times_.push_back({txn_committed_, item_received_, std::chrono::system_clock::now()});
-    const auto age = Clock::now() - batch_started_;
-    if (queue_.empty() || stop_requested() || batch_bytes_ >= static_cast<std::size_t>(cfg_.apply.max_batch_bytes) ||
-        age >= std::chrono::milliseconds(cfg_.apply.max_batch_delay_ms)) {
-      return commit_batch();
-    }
+    if (batch_due()) return commit_batch();
     return {};
   }
   if (const auto* r = std::get_if<cdc::pgoutput::RelationMessage>(&m)) {

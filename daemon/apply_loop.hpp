@@ -52,7 +52,11 @@ class ApplyLoop {
   Status open_batch();
   Status commit_batch();
   void confirm_idle(Lsn lsn);
-  void report(bool soon);  // hand `applied_` to the reporter (soon: write it without waiting)
+  void report(bool soon);
+  bool lingering() const;                 // transactions arrive faster than apply.linger_us
+  Clock::time_point batch_due_at() const; // when the open batch commits at the latest
+  bool batch_due() const;                 // commit the open batch now (between transactions)
+  void note_arrival(std::chrono::system_clock::time_point received);  // hand `applied_` to the reporter (soon: write it without waiting)
   ApplyOutcome classify(const Error& e);
   void record_lag();  // the batch just committed: each transaction's lag, by stage
 
@@ -91,6 +95,8 @@ class ApplyLoop {
   std::vector<TxnTimes> batch_times_;
   std::chrono::system_clock::time_point txn_committed_;  // the open source transaction's commit time
   std::chrono::system_clock::time_point item_received_;  // the item being handled
+  std::chrono::system_clock::time_point last_arrival_{};
+  double arrival_gap_us_ = 1e9;  // mean gap between source commits; starts "slow"
   LagStats session_lag_;
   LagStats period_lag_;  // since the last periodic log line
   Clock::time_point period_started_ = Clock::now();

@@ -59,3 +59,24 @@ TEST_CASE("stream queue: full means refused, and the space callback fires once d
   CHECK(woken == 1);
   CHECK(q.try_push(std::move(refused)));
 }
+
+TEST_CASE("stream queue: has_complete tells a whole queued transaction from one still arriving") {
+  StreamQueue q(1 << 20);
+  CHECK_FALSE(q.has_complete());
+  REQUIRE(q.try_push(message(pgoutput::Begin{})));
+  REQUIRE(q.try_push(message(pgoutput::Update{})));
+  CHECK_FALSE(q.empty());
+  CHECK_FALSE(q.has_complete());  // the apply loop need not wait for this one
+  REQUIRE(q.try_push(message(pgoutput::Commit{})));
+  CHECK(q.has_complete());
+  REQUIRE(q.pop(0ms));
+  REQUIRE(q.pop(0ms));
+  CHECK(q.has_complete());
+  REQUIRE(q.pop(0ms));  // the Commit
+  CHECK_FALSE(q.has_complete());
+  q.force_push(StreamItem{StreamItem::Kind::Reset, {}, Lsn{}, 1});
+  CHECK(q.has_complete());  // control items are acted on at once too
+  REQUIRE(q.pop(0ms));
+  CHECK_FALSE(q.has_complete());
+  CHECK(q.empty());
+}

@@ -167,13 +167,14 @@ TEST_CASE("config error: integers out of range") {
 source: {dsn: host=a, tables: [t], connect_timeout_s: 0}
 target: {dsn: host=b, connect_timeout_s: 3601}
 snapshot: {parallel: 65, chunk_rows: 999}
-apply: {max_batch_delay_ms: 60001}
+apply: {max_batch_delay_ms: 60001, linger_us: -1}
 )") == Errors{
              "crmsync.yaml:2:55: source.connect_timeout_s: must be between 1 and 3600, got 0",
              "crmsync.yaml:3:42: target.connect_timeout_s: must be between 1 and 3600, got 3601",
              "crmsync.yaml:4:22: snapshot.parallel: must be between 1 and 64, got 65",
              "crmsync.yaml:4:38: snapshot.chunk_rows: must be at least 1000, got 999",
              "crmsync.yaml:5:29: apply.max_batch_delay_ms: must be between 0 and 60000, got 60001",
+             "crmsync.yaml:5:47: apply.linger_us: must be between 0 and 1000000, got -1",
          });
 }
 

@@ -33,6 +33,7 @@ snapshot:
   chunk_rows: 250000
 apply:
   max_batch_delay_ms: 0
+  linger_us: 250
   max_batch_bytes: 1048576
   compact: false
 log:
@@ -82,6 +83,7 @@ TEST_CASE("config: a full config is parsed into every field") {
   CHECK(c.snapshot.truncate_target);
   CHECK(c.snapshot.chunk_rows == 250000);
   CHECK(c.apply.max_batch_delay_ms == 0);
+  CHECK(c.apply.linger_us == 250);
   CHECK(c.apply.max_batch_bytes == 1048576);
   CHECK_FALSE(c.apply.compact);
   CHECK(c.log.format == LogFormat::Json);
@@ -146,6 +148,7 @@ mappings:
   CHECK_FALSE(c.snapshot.truncate_target);
   CHECK(c.snapshot.chunk_rows == 1'000'000);
   CHECK(c.apply.max_batch_delay_ms == 50);
+  CHECK(c.apply.linger_us == 1000);
   CHECK(c.apply.max_batch_bytes == 16 * 1024 * 1024);
   CHECK(c.apply.compact);
   CHECK(c.log.format == LogFormat::Text);
