@@ -124,8 +124,9 @@ class ReplicationReader::Impl {
     if (std::holds_alternative<pgoutput::Begin>(*message)) in_txn_ = true;
     if (std::holds_alternative<pgoutput::Commit>(*message)) in_txn_ = false;
     // Decoded rows cost about twice their wire size (a std::string per value).
+    const bool commit = std::holds_alternative<pgoutput::Commit>(*message);
     StreamItem item{StreamItem::Kind::Message, std::move(message).value(), x.wal_start, x.payload.size() * 2 + 128,
-                    false, std::chrono::system_clock::now()};
+                    false, commit ? std::chrono::system_clock::now() : std::chrono::system_clock::time_point{}};
     if (!queue_.try_push(std::move(item))) {
       pending_ = std::move(item);  // try_push leaves the item intact when it refuses
     }

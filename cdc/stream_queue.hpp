@@ -28,7 +28,7 @@ struct StreamItem {
   Lsn lsn;            // XLogData walStart for messages; walEnd for keepalives
   std::size_t bytes = 0;
   bool reply_requested = false;  // Keepalive: the server asked for our position
-  std::chrono::system_clock::time_point received{};  // Message: when the reader decoded it (lag stages)
+  std::chrono::system_clock::time_point received{};  // Commit: when the reader decoded it (lag stages)
 };
 
 class StreamQueue {

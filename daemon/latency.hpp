@@ -1,6 +1,6 @@
 #pragma once
 // LatencyHistogram: how long source transactions took to reach the target, kept in fixed buckets
-// (50 µs wide up to 2 s, then one overflow bucket; the exact maximum is kept too), so recording
+// (50 µs wide up to 2 s; slower ones count towards the total and the exact maximum), so recording
 // costs an increment and memory does not grow with the stream. Used for the stop line and the
 // log's periodic apply summary, so an operator sees where lag comes from without a profiler.
 
@@ -28,7 +28,6 @@ class LatencyHistogram {
   static constexpr std::int64_t kBucketUs = 50;
   static constexpr std::size_t kBuckets = 40'000;  // 2 s; beyond that, the overflow bucket
   std::vector<std::uint32_t> buckets_;
-  std::uint32_t overflow_ = 0;
   std::int64_t count_ = 0;
   Duration max_{0};
 };

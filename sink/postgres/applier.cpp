@@ -18,24 +18,6 @@ namespace {
 // round trip, few enough that the server's results never fill the socket buffers while we send.
 constexpr std::size_t kSyncEvery = 512;
 
-// Statement shape keys: a kind letter, the target table, then column indexes as raw bytes.
-void key_table(std::string& key, char kind, const Route& route) {
-  key.clear();
-  key.push_back(kind);
-  key += route.schema;
-  key.push_back('\0');
-  key += route.table;
-  key.push_back('\0');
-}
-
-void key_columns(std::string& key, const std::vector<std::size_t>& columns) {
-  for (const auto c : columns) {
-    key.push_back(static_cast<char>(c & 0xff));
-    key.push_back(static_cast<char>((c >> 8) & 0xff));
-  }
-  key.push_back('|');
-}
-
 bool written(const Route& route, const Row& row, std::size_t i) {
   return !route.columns[i].empty() && !row[i].is_unchanged_toast();
 }
@@ -171,9 +153,11 @@ Status Applier::sync(bool ends_transaction) {
         if (expect == kProgress && (code == "22012" || code == "23505")) {
           // The fence: the row no longer holds what this Applier read or wrote last.
           error_ = Error{ErrorCode::StateMismatch,
-                         fmt::format("{}.apply_progress on {} does not hold the position this daemon applied last "
-                                     "({}) for pipeline \"{}\": another crmsync is applying to this target, or the "
-                                     "row was changed by hand; this batch was rolled back",
+                         fmt::format("{0}.apply_progress on {1} does not hold the position this daemon applied last "
+                                     "({2}) for pipeline \"{3}\": another crmsync is applying to this target, or the "
+                                     "row was changed by hand; this batch was rolled back. Stop any other crmsync "
+                                     "with this name, check SELECT * FROM {0}.apply_progress WHERE pipeline = '{3}', "
+                                     "then start crmsync again: it resumes from what that row says",
                                      kStateSchema, conn_.description(),
                                      progress_ ? progress_->to_string() : std::string("no row"), pipeline_)};
         } else {
@@ -228,8 +212,8 @@ Status Applier::send_insert(const Route& route, const Row& row) {
     set_columns_.push_back(i);
     params_.push_back(&row[i]);
   }
-  key_table(key_, 'i', route);
-  key_columns(key_, set_columns_);
+  shape_key(key_, 'i', route);
+  shape_key_columns(key_, set_columns_);
   return send_prepared(key_, [&] { return insert_sql(route, set_columns_); }, params_, 0);
 }
 
@@ -242,7 +226,7 @@ Status Applier::locate(const Route& route, OldKind old_kind, const Row& old_row,
       params_.push_back(&old_row[i]);
     }
     key_.push_back('f');
-    key_columns(key_, where_columns_);
+    shape_key_columns(key_, where_columns_);
     return {};
   }
   const Row& source = old_kind == OldKind::None ? new_row : old_row;
@@ -262,7 +246,7 @@ Status Applier::locate(const Route& route, OldKind old_kind, const Row& old_row,
     params_.push_back(&source[i]);
   }
   key_.push_back('k');
-  key_columns(key_, where_columns_);
+  shape_key_columns(key_, where_columns_);
   return {};
 }
 
@@ -276,15 +260,15 @@ Status Applier::send_update(const Route& route, OldKind old_kind, const Row& old
     params_.push_back(&new_row[i]);
   }
   if (set_columns_.empty()) return {};
-  key_table(key_, 'u', route);
-  key_columns(key_, set_columns_);
+  shape_key(key_, 'u', route);
+  shape_key_columns(key_, set_columns_);
   if (auto ok = locate(route, old_kind, old_row, new_row); !ok) return ok;
   return send_prepared(key_, [&] { return update_sql(route, set_columns_, where_columns_); }, params_, 1);
 }
 
 Status Applier::send_remove(const Route& route, OldKind old_kind, const Row& old_row) {
   params_.clear();
-  key_table(key_, 'd', route);
+  shape_key(key_, 'd', route);
   if (auto ok = locate(route, old_kind == OldKind::None ? OldKind::Key : old_kind, old_row, old_row); !ok) return ok;
   return send_prepared(key_, [&] { return delete_sql(route, where_columns_); }, params_, 1);
 }

@@ -14,11 +14,10 @@
 // both commit.
 
 #include <cstdint>
-#include <map>
-#include <unordered_map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/ids.hpp"

@@ -10,6 +10,7 @@
 
 #include "sink/postgres/applier.hpp"
 #include "sink/postgres/multirow.hpp"
+#include "sink/postgres/statements.hpp"
 
 namespace crmsync::sink::postgres {
 namespace {
@@ -147,12 +148,9 @@ Status Applier::write_group(const Route& route, NetKind kind, const std::vector<
     if (kind == NetKind::Update) return multirow_update_sql(route, set_columns);
     return multirow_insert_sql(route, params);
   };
-  std::string key(1, shape);
-  key += route.schema;
-  key.push_back('\0');
-  key += route.table;
-  key.push_back('\0');
-  for (const auto p : params) key += std::to_string(p) + ",";
+  std::string key;
+  shape_key(key, shape, route);
+  shape_key_columns(key, params);
   for (std::size_t start = 0; start < rows.size(); start += kMultiRowMax) {
     const auto end = std::min(rows.size(), start + kMultiRowMax);
     std::vector<Value> arrays;

@@ -14,6 +14,23 @@ std::string target_name(const Route& r) {
 
 }  // namespace
 
+void shape_key(std::string& key, char kind, const Route& route) {
+  key.clear();
+  key.push_back(kind);
+  key += route.schema;
+  key.push_back('\0');
+  key += route.table;
+  key.push_back('\0');
+}
+
+void shape_key_columns(std::string& key, const std::vector<std::size_t>& columns) {
+  for (const auto c : columns) {
+    key.push_back(static_cast<char>(c & 0xff));
+    key.push_back(static_cast<char>((c >> 8) & 0xff));
+  }
+  key.push_back('|');
+}
+
 std::string row_locator(const Route& route, const std::vector<std::size_t>& where_columns, std::size_t first_param) {
   std::vector<std::string> terms;
   std::size_t param = first_param;

@@ -11,6 +11,11 @@
 
 namespace crmsync::sink::postgres {
 
+/// A statement shape's cache key: starts `key` afresh with a kind letter and the target table.
+void shape_key(std::string& key, char kind, const Route& route);
+/// Appends source column indexes (two raw bytes each) and a separator to a shape key.
+void shape_key_columns(std::string& key, const std::vector<std::size_t>& columns);
+
 /// INSERT INTO t (cols) VALUES ($1, ...). `columns`: source column indexes, parameters in order.
 std::string insert_sql(const Route& route, const std::vector<std::size_t>& columns);
 

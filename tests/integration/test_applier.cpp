@@ -125,6 +125,7 @@ TEST_CASE("applier: the progress row fences out a second daemon and a hand-edite
     REQUIRE_FALSE(refused);
     CHECK(refused.error().code == ErrorCode::StateMismatch);
     CHECK(refused.error().message.find("another crmsync") != std::string::npos);
+    CHECK(refused.error().message.find("then start crmsync again") != std::string::npos);
     CHECK(pg.query_value("SELECT string_agg(v, ',' ORDER BY id) FROM public.items") == "first");
 
     // Once the first has a row, a second that read "no row" cannot insert over it either.
