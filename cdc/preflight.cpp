@@ -149,10 +149,11 @@ void check_table(pq::Connection& conn, const config::TableName& name, SourcePref
 
 SourcePreflight preflight_source(const config::PipelineConfig& cfg) {
   SourcePreflight out;
-  auto conn = pq::Connection::connect({.dsn = cfg.source.dsn,
-                                       .connect_timeout_s = cfg.source.connect_timeout_s,
-                                       .replication = pq::ReplicationMode::None,
-                                       .application_name = "crmsync check"});
+  pq::ConnectOptions options;
+  options.dsn = cfg.source.dsn;
+  options.connect_timeout_s = cfg.source.connect_timeout_s;
+  options.application_name = "crmsync check";
+  auto conn = pq::Connection::connect(options);
   if (!conn) {
     out.report.push_back(item("connect", CheckStatus::Fail, conn.error().message));
     return out;

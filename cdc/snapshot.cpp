@@ -4,49 +4,59 @@
 
 namespace crmsync::cdc {
 
-SnapshotSession::SnapshotSession(pq::Connection conn, std::string snapshot_name, std::string xid_snapshot)
-    : conn_(std::move(conn)), snapshot_name_(std::move(snapshot_name)), xid_snapshot_(std::move(xid_snapshot)) {}
+SnapshotSession::SnapshotSession(pq::Connection conn, std::string snapshot_name)
+    : conn_(std::move(conn)), snapshot_name_(std::move(snapshot_name)) {}
 
-Result<SnapshotSession> SnapshotSession::start(pq::Connection conn, const std::string& import_name) {
-  auto begun = conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-  if (!begun) {
-    return begun.take_error();
-  }
-  std::string name = import_name;
-  if (!import_name.empty()) {
-    auto set = conn.exec(fmt::format("SET TRANSACTION SNAPSHOT {}", pq::quote_literal(import_name)));
-    if (!set) {
-      return set.take_error();
-    }
+Status SnapshotSession::start(bool export_snapshot) {
+  if (in_transaction_) return Error{ErrorCode::Internal, "snapshot session: a transaction is already open"};
+  auto begun = conn_.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  if (!begun) return begun.take_error();
+  in_transaction_ = true;
+  if (export_snapshot) {
+    auto exported = conn_.exec("SELECT pg_export_snapshot()");
+    if (!exported) return exported.take_error();
+    snapshot_name_ = std::string(exported->get(0, 0));
   } else {
-    auto exported = conn.exec("SELECT pg_export_snapshot()");
-    if (!exported) {
-      return exported.take_error();
-    }
-    name = std::string(exported->get(0, 0));
+    auto set = conn_.exec(fmt::format("SET TRANSACTION SNAPSHOT {}", pq::quote_literal(snapshot_name_)));
+    if (!set) return set.take_error();
   }
-  auto xids = conn.exec("SELECT pg_current_snapshot()::text");
-  if (!xids) {
-    return xids.take_error();
+  if (xid_snapshot_.empty()) {
+    auto xids = conn_.exec("SELECT pg_current_snapshot()::text");
+    if (!xids) return xids.take_error();
+    xid_snapshot_ = std::string(xids->get(0, 0));
   }
-  std::string xid_text(xids->get(0, 0));
-  return SnapshotSession(std::move(conn), std::move(name), std::move(xid_text));
+  return {};
+}
+
+Status SnapshotSession::begin() { return start(false); }
+
+Status SnapshotSession::end() {
+  if (!in_transaction_) return {};
+  in_transaction_ = false;
+  auto done = conn_.exec("COMMIT");
+  if (!done) return done.take_error();
+  return {};
+}
+
+Result<SnapshotSession> SnapshotSession::attach(const pq::ConnectOptions& source, const std::string& snapshot_name) {
+  auto conn = pq::Connection::connect(source);
+  if (!conn) return conn.take_error();
+  return SnapshotSession(std::move(conn).value(), snapshot_name);
 }
 
 Result<SnapshotSession> SnapshotSession::import(const pq::ConnectOptions& source, const std::string& snapshot_name) {
-  auto conn = pq::Connection::connect(source);
-  if (!conn) {
-    return conn.take_error();
-  }
-  return start(std::move(conn).value(), snapshot_name);
+  auto session = attach(source, snapshot_name);
+  if (!session) return session.take_error();
+  if (auto ok = session->begin(); !ok) return ok.take_error();
+  return std::move(session).value();
 }
 
 Result<SnapshotSession> SnapshotSession::begin_exported(const pq::ConnectOptions& source) {
   auto conn = pq::Connection::connect(source);
-  if (!conn) {
-    return conn.take_error();
-  }
-  return start(std::move(conn).value(), "");
+  if (!conn) return conn.take_error();
+  SnapshotSession session(std::move(conn).value(), "");
+  if (auto ok = session.start(true); !ok) return ok.take_error();
+  return session;
 }
 
 }  // namespace crmsync::cdc

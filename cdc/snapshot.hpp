@@ -1,7 +1,11 @@
 #pragma once
-// A source connection inside a REPEATABLE READ transaction pinned to one snapshot: what every copy
-// worker reads through. Either imports a snapshot exported by CREATE_REPLICATION_SLOT (first run)
-// or takes and exports a fresh one (resume; see cdc/README.md for why that is still exact).
+// A source connection that reads at one snapshot: what every copy worker reads through. Either
+// imports a snapshot exported by CREATE_REPLICATION_SLOT (first run) or takes and exports a fresh
+// one (resume; see cdc/README.md for why that is still exact).
+//
+// An importing session can end its transaction and begin another at the same snapshot for as
+// long as the exporter lives: copy workers do that per chunk, so that between chunks they hold no
+// lock on any source table (a legacy TRUNCATE or ALTER TABLE waits at most one chunk).
 
 #include <string>
 
@@ -12,25 +16,36 @@ namespace crmsync::cdc {
 
 class SnapshotSession {
  public:
-  /// BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '<name>'.
+  /// Connects and begins a transaction at the exported snapshot `snapshot_name`
+  /// (BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '<name>').
   static Result<SnapshotSession> import(const pq::ConnectOptions& source, const std::string& snapshot_name);
+  /// Connects without beginning a transaction: call begin() before reading.
+  static Result<SnapshotSession> attach(const pq::ConnectOptions& source, const std::string& snapshot_name);
   /// BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT pg_export_snapshot(). The snapshot
-  /// can be imported by other sessions while this one stays open.
+  /// can be imported by other sessions while this one stays open. It reads no table, so it holds
+  /// no table lock.
   static Result<SnapshotSession> begin_exported(const pq::ConnectOptions& source);
+
+  /// A new transaction at the snapshot (importing sessions only; no transaction may be open).
+  Status begin();
+  /// Ends the current transaction, releasing its locks.
+  Status end();
 
   /// The exported snapshot's name (what other sessions import).
   [[nodiscard]] const std::string& snapshot_name() const { return snapshot_name_; }
-  /// pg_current_snapshot() of this transaction as text: "xmin:xmax:xip,...". A committed source
-  /// transaction is visible in it iff its xid < xmax and is not in the xip list.
+  /// pg_current_snapshot() of this snapshot as text: "xmin:xmax:xip,...". A committed source
+  /// transaction is visible in it iff its xid < xmax and is not in the xip list. Known after the
+  /// first begin().
   [[nodiscard]] const std::string& xid_snapshot() const { return xid_snapshot_; }
   pq::Connection& connection() { return conn_; }
 
  private:
-  SnapshotSession(pq::Connection conn, std::string snapshot_name, std::string xid_snapshot);
-  static Result<SnapshotSession> start(pq::Connection conn, const std::string& import_name);
+  SnapshotSession(pq::Connection conn, std::string snapshot_name);
+  Status start(bool export_snapshot);
   pq::Connection conn_;
   std::string snapshot_name_;
   std::string xid_snapshot_;
+  bool in_transaction_ = false;
 };
 
 }  // namespace crmsync::cdc

@@ -24,6 +24,11 @@ enum class TargetType { Postgres };
 enum class LogFormat { Text, Json };
 enum class LogLevel { Trace, Debug, Info, Warn, Error };
 enum class OnInvalid { DeadLetter, Skip, Halt };
+/// session_replication_role of crmsync's target sessions. Replica (the default, what PostgreSQL's
+/// own apply worker uses): foreign keys, ordinary triggers and rules do not fire for replicated
+/// rows, so chunks and batches may commit in any order. Origin: they fire (see config/README.md
+/// for what that cannot do).
+enum class ReplicationRole { Replica, Origin };
 
 struct SourceConfig {
   std::string dsn;                  // secret-bearing: never log it, use redact_dsn()
@@ -38,6 +43,7 @@ struct TargetConfig {
   std::string dsn;
   bool create_tables = false;
   int connect_timeout_s = 10;
+  ReplicationRole replication_role = ReplicationRole::Replica;
 };
 
 struct SnapshotConfig {

@@ -108,20 +108,20 @@ std::vector<Value> items_of(const Value& list) {
   return out;
 }
 
-std::optional<Scalar> read_string(Context& ctx, const Value& v) {
+std::optional<Scalar> read_string(Context& ctx, const Value& v, Splice splice) {
   if (!v.node.IsScalar()) {
     ctx.error(v.pos, v.path, "expected a string, got " + describe(v.node));
     return std::nullopt;
   }
   const std::string& raw = v.node.Scalar();
-  Interpolated in = interpolate(raw, ctx.env(), ctx.files());
+  Interpolated in = interpolate(raw, ctx.env(), ctx.files(), splice);
   for (std::string& message : in.errors) ctx.error(v.pos, v.path, std::move(message));
   if (!in.errors.empty()) return std::nullopt;
   return Scalar{std::move(in.value), raw, in.substituted, v.pos};
 }
 
-std::optional<Scalar> read_nonempty(Context& ctx, const Value& v) {
-  auto s = read_string(ctx, v);
+std::optional<Scalar> read_nonempty(Context& ctx, const Value& v, Splice splice) {
+  auto s = read_string(ctx, v, splice);
   if (!s) return std::nullopt;
   if (s->value.empty()) {
     ctx.error(v.pos, v.path, s->substituted ? fmt::format("{} expands to an empty string", s->shown())

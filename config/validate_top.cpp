@@ -14,12 +14,13 @@ namespace {
 
 constexpr std::string_view kTopKeys[] = {"name", "state_dir", "source", "target", "snapshot", "apply", "log", "mappings"};
 constexpr std::string_view kSourceKeys[] = {"dsn", "tables", "slot", "publication", "connect_timeout_s"};
-constexpr std::string_view kTargetKeys[] = {"type", "dsn", "create_tables", "connect_timeout_s"};
+constexpr std::string_view kTargetKeys[] = {"type", "dsn", "create_tables", "connect_timeout_s", "replication_role"};
 constexpr std::string_view kSnapshotKeys[] = {"parallel", "truncate_target", "chunk_rows"};
 constexpr std::string_view kApplyKeys[] = {"max_batch_delay_ms", "linger_us", "max_batch_bytes", "compact"};
 constexpr std::string_view kLogKeys[] = {"format", "level"};
 
 constexpr std::string_view kTargetTypes[] = {"postgres"};
+constexpr std::string_view kReplicationRoles[] = {"replica", "origin"};  // ReplicationRole order
 constexpr std::string_view kLogFormats[] = {"text", "json"};
 constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error"};
 
@@ -69,7 +70,7 @@ void read_bool_into(Context& ctx, const std::optional<Value>& v, bool& field) {
 
 void read_dsn_into(Context& ctx, const std::optional<Value>& v, std::string& field) {
   if (!v) return;
-  if (auto s = read_nonempty(ctx, *v)) field = std::move(s->value);
+  if (auto s = read_nonempty(ctx, *v, Splice::Conninfo)) field = std::move(s->value);
 }
 
 struct SourceRead {
@@ -133,6 +134,11 @@ void read_target(Context& ctx, const Value& v, TargetConfig& cfg) {
   read_dsn_into(ctx, s.require("dsn"), cfg.dsn);
   read_bool_into(ctx, s.get("create_tables"), cfg.create_tables);
   read_int_into(ctx, s.get("connect_timeout_s"), cfg.connect_timeout_s, 1, 3600);
+  if (auto role = s.get("replication_role")) {
+    if (auto i = read_choice(ctx, *role, "replication role", kReplicationRoles)) {
+      cfg.replication_role = static_cast<ReplicationRole>(*i);
+    }
+  }
 }
 
 void read_snapshot(Context& ctx, const Value& v, SnapshotConfig& cfg) {

@@ -44,6 +44,7 @@ ApplyLoop::ApplyLoop(const config::PipelineConfig& cfg, checkpoint::Store& store
       applied_(Lsn{flushed.load()}) {}
 
 ApplyOutcome ApplyLoop::classify(const Error& e) {
+  last_error_ = e.message;
   if (source_catalog_lost_) {
     applier_.rollback();
     return ApplyOutcome::SourceCatalogLost;

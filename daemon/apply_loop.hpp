@@ -42,6 +42,8 @@ class ApplyLoop {
   [[nodiscard]] std::int64_t checkpoint_writes() const { return reporter_.writes(); }
   /// Where this session's source transactions spent their time, for the stop line.
   [[nodiscard]] std::string lag_summary() const;
+  /// The error that ended the last run() (empty when it stopped on request).
+  [[nodiscard]] const std::string& last_error() const { return last_error_; }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -92,6 +94,7 @@ class ApplyLoop {
   std::int64_t batch_txns_ = 0;
   Clock::time_point last_idle_confirm_;
   Lsn applied_;  // committed on the target
+  std::string last_error_;
   std::vector<TxnTimes> batch_times_;
   std::chrono::system_clock::time_point txn_committed_;  // the open source transaction's commit time
   std::chrono::system_clock::time_point item_received_;  // the item being handled

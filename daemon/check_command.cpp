@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cdc/preflight.hpp"
+#include "daemon/sessions.hpp"
 #include "mapping/column_plan.hpp"
 #include "sink/postgres/preflight.hpp"
 
@@ -64,7 +65,10 @@ CheckReport run_preflight(const config::PipelineConfig& cfg) {
   }
   report.insert(report.end(), config_items.begin(), config_items.end());
   auto target = sink::postgres::preflight_target(
-      {.dsn = cfg.target.dsn, .connect_timeout_s = cfg.target.connect_timeout_s}, expected);
+      {.connection = bare_target_options(cfg, "crmsync check"),
+       .replica_role = cfg.target.replication_role == config::ReplicationRole::Replica,
+       .replica_role_advice = replica_role_advice(cfg.target.dsn)},
+      expected);
   report.insert(report.end(), target.begin(), target.end());
   return report;
 }

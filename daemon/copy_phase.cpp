@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -13,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cdc/snapshot.hpp"
+#include "daemon/copy_locks.hpp"
 #include "daemon/copy_progress.hpp"
 #include "daemon/signals.hpp"
 #include "pq/copy.hpp"
@@ -53,7 +55,22 @@ class WorkQueue {
   std::optional<Error> failed_;
 };
 
-enum class ChunkResult { Done, Stopped };
+enum class ChunkResult { Done, Stopped, Rewritten };
+
+// Whether the table (or any partition of it) got a new relfilenode after the copy's snapshot:
+// TRUNCATE, VACUUM FULL, CLUSTER and ALTER TABLE rewrites are not MVCC-safe, so a scan at the
+// older snapshot sees the new file's rows as invisible, i.e. an empty or partial table. Read inside
+// the chunk's transaction, pg_class gives the row as of the snapshot and pg_relation_filenode()
+// the file the COPY just read (the COPY's lock keeps it from changing until the transaction ends).
+Result<bool> rewritten_since_snapshot(pq::Connection& source, const CopyTable& table) {
+  const auto name = pq::quote_literal(pq::quote_qualified(table.source.schema, table.source.table));
+  auto res = source.exec(fmt::format(
+      "SELECT count(*) FROM pg_class c WHERE c.oid IN (SELECT relid FROM pg_partition_tree({}::regclass)) "
+      "AND c.relkind = 'r' AND c.relfilenode <> pg_relation_filenode(c.oid)",
+      name));
+  if (!res) return res.take_error();
+  return res->get(0, 0) != "0";
+}
 
 // Streams one chunk. Binary COPY data messages are one row each (the first also carries the
 // 19-byte header, the last message is the 2-byte trailer), so counting messages is a row count
@@ -66,6 +83,8 @@ Result<ChunkResult> copy_one(const CopyRun& run, cdc::SnapshotSession& source, p
   columns.reserve(table.plan.columns.size());
   for (const auto& c : table.plan.columns) columns.push_back(c.target);
 
+  // One source transaction per chunk: between chunks this worker holds no lock on the source.
+  if (auto ok = source.begin(); !ok) return ok.take_error();
   auto started = source.connection().exec(copy_out_sql(table, task.range));
   if (!started) {
     return started.take_error();
@@ -96,6 +115,14 @@ Result<ChunkResult> copy_one(const CopyRun& run, cdc::SnapshotSession& source, p
       return ChunkResult::Stopped;
     }
   }
+  auto rewritten = rewritten_since_snapshot(source.connection(), table);
+  if (!rewritten) return rewritten.take_error();
+  if (auto ok = source.end(); !ok) return ok.take_error();
+  if (*rewritten) {
+    writer->abort("the source table was rewritten after the snapshot");
+    progress.rows.fetch_sub(messages, std::memory_order_relaxed);
+    return ChunkResult::Rewritten;
+  }
   const sink::postgres::CopiedChunk record{table.source.qualified(), task.index, 0, source.xid_snapshot()};
   auto rows = writer->commit(run.pipeline, record);
   if (!rows) {
@@ -112,33 +139,53 @@ Result<ChunkResult> copy_one(const CopyRun& run, cdc::SnapshotSession& source, p
   return ChunkResult::Done;
 }
 
-void worker(const CopyRun& run, const std::string& snapshot, checkpoint::Store& store, WorkQueue& queue,
-            std::map<const CopyTable*, CopyProgress::Table*>& progress, bool& stopped, std::mutex& stopped_mutex) {
-  auto source = cdc::SnapshotSession::import(run.source, snapshot);
+// What the workers share besides the queue.
+struct Shared {
+  const CopyRun& run;
+  const std::string& snapshot;
+  checkpoint::Store& store;
+  WorkQueue& queue;
+  std::map<const CopyTable*, CopyProgress::Table*>& progress;
+  LockWatch& locks;
+  std::mutex mutex;
+  bool stopped = false;
+  std::set<std::string> rewritten;  // tables with a chunk to copy again at a newer snapshot
+};
+
+void worker(int id, Shared& shared) {
+  auto source = cdc::SnapshotSession::attach(shared.run.source, shared.snapshot);
   if (!source) {
-    queue.fail(source.take_error());
+    shared.queue.fail(source.take_error());
     return;
   }
-  auto target = pq::Connection::connect(run.target);
+  auto target = pq::Connection::connect(shared.run.target);
   if (!target) {
-    queue.fail(target.take_error());
+    shared.queue.fail(target.take_error());
     return;
   }
+  const int pid = source->connection().backend_pid();
   while (!stop_requested()) {
-    auto task = queue.pop();
-    if (!task) return;
-    auto done = copy_one(run, *source, *target, *task, store, *progress.at(task->table), queue);
+    auto task = shared.queue.pop();
+    if (!task) break;
+    auto* progress = shared.progress.at(task->table);
+    shared.locks.working(id, pid, progress);
+    auto done = copy_one(shared.run, *source, *target, *task, shared.store, *progress, shared.queue);
+    shared.locks.working(id, pid, nullptr);
     if (!done) {
-      queue.fail(Error{done.error().code,
-                       fmt::format("copying {} chunk {}: {}", task->table->source.qualified(), task->index,
-                                   done.error().message),
-                       done.error().retry});
+      shared.queue.fail(Error{done.error().code,
+                              fmt::format("copying {} chunk {}: {}", task->table->source.qualified(), task->index,
+                                          done.error().message),
+                              done.error().retry});
       return;
     }
     if (*done == ChunkResult::Stopped) break;
+    if (*done == ChunkResult::Rewritten) {
+      std::lock_guard lock(shared.mutex);
+      shared.rewritten.insert(task->table->source.qualified());
+    }
   }
-  std::lock_guard lock(stopped_mutex);
-  stopped = stopped || stop_requested();
+  std::lock_guard lock(shared.mutex);
+  shared.stopped = shared.stopped || stop_requested();
 }
 
 }  // namespace
@@ -177,20 +224,28 @@ Result<CopyOutcome> copy_chunks(const CopyRun& run, const std::string& snapshot_
   const auto workers = static_cast<std::size_t>(std::max(1, std::min<int>(run.parallel, static_cast<int>(tasks.size()))));
   spdlog::info("copy: {} chunk(s) of {} table(s) with {} worker(s)", tasks.size(), tables.size(), workers);
   WorkQueue queue(std::move(tasks));
-  bool stopped = false;
-  std::mutex stopped_mutex;
   progress.start();
+  LockWatch locks(run.source, progress);
+  Shared shared{.run = run, .snapshot = snapshot_name, .store = store, .queue = queue, .progress = by_table,
+                .locks = locks, .mutex = {}, .stopped = false, .rewritten = {}};
   std::vector<std::thread> threads;
   for (std::size_t i = 0; i < workers; ++i) {
-    threads.emplace_back(
-        [&] { worker(run, snapshot_name, store, queue, by_table, stopped, stopped_mutex); });
+    threads.emplace_back([&shared, i] { worker(static_cast<int>(i), shared); });
   }
   for (auto& t : threads) t.join();
   progress.finish();
   if (auto e = queue.error()) {
     return *e;
   }
-  return stopped || stop_requested() ? CopyOutcome::Stopped : CopyOutcome::Completed;
+  if (shared.stopped || stop_requested()) return CopyOutcome::Stopped;
+  if (!shared.rewritten.empty()) {
+    spdlog::warn("copy: {} {} rewritten on the source after the copy's snapshot (TRUNCATE, VACUUM FULL, CLUSTER or "
+                 "a rewriting ALTER TABLE), so that snapshot no longer sees its rows; copying the affected chunks "
+                 "again at a new snapshot (the stream skips what that snapshot already holds)",
+                 fmt::join(shared.rewritten, ", "), shared.rewritten.size() == 1 ? "was" : "were");
+    return CopyOutcome::Rewritten;
+  }
+  return CopyOutcome::Completed;
 }
 
 }  // namespace crmsync::daemon

@@ -33,7 +33,9 @@ struct CopyTask {
   cdc::ChunkRange range;
 };
 
-enum class CopyOutcome { Completed, Stopped };
+/// Rewritten: every chunk was copied except some whose table was rewritten after the snapshot;
+/// they are still pending and must be copied at a newer snapshot (as a resumed copy does).
+enum class CopyOutcome { Completed, Stopped, Rewritten };
 
 struct CopyRun {
   std::string pipeline;

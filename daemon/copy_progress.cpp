@@ -82,6 +82,15 @@ std::string CopyProgress::render_line(const std::string& name, std::int64_t rows
   return out;
 }
 
+void CopyProgress::set_note(Table& table, std::string note) {
+  std::lock_guard lock(notes_mutex_);
+  if (note.empty()) {
+    notes_.erase(&table);
+  } else {
+    notes_[&table] = std::move(note);
+  }
+}
+
 void CopyProgress::report(bool final) {
   const auto now = std::chrono::steady_clock::now();
   const double dt = std::chrono::duration<double>(now - last_).count();
@@ -92,7 +101,11 @@ void CopyProgress::report(bool final) {
     const auto rows = t.rows.load();
     const double rate = dt > 0 ? static_cast<double>(rows - last_rows_[i]) / dt : 0;
     last_rows_[i] = rows;
-    const auto line = render_line(t.name, rows, t.estimated_rows, rate, t.chunks_done.load(), t.chunks_total);
+    auto line = render_line(t.name, rows, t.estimated_rows, rate, t.chunks_done.load(), t.chunks_total);
+    {
+      std::lock_guard lock(notes_mutex_);
+      if (const auto it = notes_.find(&t); it != notes_.end()) line += "  " + it->second;
+    }
     if (interactive_) {
       block += "\x1b[2K" + line + "\n";
     } else if (final || t.chunks_done.load() < t.chunks_total) {

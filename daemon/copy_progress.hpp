@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -32,6 +33,8 @@ class CopyProgress {
 
   Table& add_table(const std::string& name, double estimated_rows, std::int64_t chunks_total,
                    std::int64_t rows_already, std::int64_t chunks_already);
+  /// A remark shown after the table's line (e.g. a lock wait); "" clears it. Any thread.
+  void set_note(Table& table, std::string note);
   void start();
   /// Stops the reporter and prints the final state once.
   void finish();
@@ -45,6 +48,8 @@ class CopyProgress {
   void report(bool final);
 
   bool interactive_;
+  std::mutex notes_mutex_;
+  std::map<const Table*, std::string> notes_;
   std::vector<std::unique_ptr<Table>> tables_;
   std::vector<std::int64_t> last_rows_;
   std::chrono::steady_clock::time_point started_;

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <set>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -11,6 +13,7 @@
 #include "daemon/copy_phase.hpp"
 #include "daemon/copy_setup.hpp"
 #include "daemon/notify.hpp"
+#include "daemon/sessions.hpp"
 #include "daemon/signals.hpp"
 #include "daemon/stream_phase.hpp"
 #include "mapping/column_plan.hpp"
@@ -24,6 +27,7 @@ namespace {
 struct Session {
   const config::PipelineConfig& cfg;
   std::unique_ptr<checkpoint::Store> store;
+  std::optional<Sessions> sessions;  // known once the target's encoding is
   pq::ConnectOptions source_opts;
   pq::ConnectOptions target_opts;
   std::optional<pq::Connection> repl;
@@ -32,9 +36,11 @@ struct Session {
   cdc::SystemIdentity identity;
 };
 
+// A retryable error (a server unreachable, a connection lost) exits 1 and systemd restarts us; any
+// other needs an operator, and restarting would only repeat it.
 ExitCode fail(const Error& e) {
   spdlog::error("{}", e.message);
-  return ExitCode::Failure;
+  return e.retryable() ? ExitCode::Failure : ExitCode::Permanent;
 }
 
 Error mismatch(std::string message) { return Error{ErrorCode::StateMismatch, std::move(message)}; }
@@ -45,17 +51,26 @@ Status open_session(Session& s) {
   auto store = checkpoint::Store::open(s.cfg.state_dir);
   if (!store) return store.take_error();
   s.store = std::move(store).value();
-  auto repl = connect({.dsn = s.cfg.source.dsn, .connect_timeout_s = s.cfg.source.connect_timeout_s,
-                       .replication = pq::ReplicationMode::Database, .application_name = "crmsync"});
+  // The target first: its encoding is what every source session asks the source to send.
+  {
+    auto probe = connect(bare_target_options(s.cfg, "crmsync"));
+    if (!probe) return probe.take_error();
+    auto encoding = read_target_encoding(*probe);
+    if (!encoding) return encoding.take_error();
+    s.sessions.emplace(s.cfg, std::move(encoding).value());
+  }
+  s.source_opts = s.sessions->source("crmsync copy");
+  s.target_opts = s.sessions->target("crmsync copy");
+  auto repl = connect(s.sessions->source("crmsync", pq::ReplicationMode::Database));
   if (!repl) return repl.take_error();
   s.repl.emplace(std::move(repl).value());
   auto id = cdc::identify_system(*s.repl);
   if (!id) return id.take_error();
   s.identity = *id;
-  auto source = connect(s.source_opts);
+  auto source = connect(s.sessions->source("crmsync"));
   if (!source) return source.take_error();
   s.source.emplace(std::move(source).value());
-  auto target = connect(s.target_opts);
+  auto target = connect(s.sessions->target("crmsync"));
   if (!target) return target.take_error();
   s.target.emplace(std::move(target).value());
   return sink::postgres::ensure_state_tables(*s.target);
@@ -101,6 +116,21 @@ Status check_identity(Session& s, bool slot_exists) {
   return {};
 }
 
+// Plans the chunks of the tables `which` selects, reading at `snapshot` in a session of its own
+// that closes when it is done: planning reads every table (min/max key, size), and a session that
+// stayed open would hold ACCESS SHARE on all of them for the whole copy, so that a legacy TRUNCATE
+// would wait for the copy to end, and every later COPY behind that TRUNCATE.
+template <typename Which>
+Status plan_at_snapshot(Session& s, const std::string& snapshot, std::vector<CopyTable>& tables, Which which) {
+  auto planner = cdc::SnapshotSession::import(s.source_opts, snapshot);
+  if (!planner) return planner.take_error();
+  for (auto& t : tables) {
+    if (!which(t)) continue;
+    if (auto ok = plan_and_record(planner->connection(), s.cfg, t, *s.store); !ok) return ok;
+  }
+  return planner->end();
+}
+
 CopyRun copy_run(const Session& s) {
   return CopyRun{.pipeline = s.cfg.name, .source = s.source_opts, .target = s.target_opts,
                  .parallel = s.cfg.snapshot.parallel, .interactive = isatty(STDERR_FILENO) != 0};
@@ -139,10 +169,8 @@ Result<CopyOutcome> first_copy(Session& s, std::vector<CopyTable>& tables) {
                                                 .consistent_lsn = slot->consistent_point});
   if (!recorded) return recorded.take_error();
   if (auto ok = s.store->set_phase(checkpoint::Phase::Copying); !ok) return ok.take_error();
-  auto planner = cdc::SnapshotSession::import(s.source_opts, slot->snapshot);
-  if (!planner) return planner.take_error();
-  for (auto& t : tables) {
-    if (auto ok = plan_and_record(planner->connection(), s.cfg, t, *s.store); !ok) return ok.take_error();
+  if (auto ok = plan_at_snapshot(s, slot->snapshot, tables, [](const CopyTable&) { return true; }); !ok) {
+    return ok.take_error();
   }
   auto tasks = pending_tasks(tables, *s.store);
   if (!tasks) return tasks.take_error();
@@ -169,14 +197,16 @@ Status reconcile(Session& s) {
 
 Result<CopyOutcome> resume_copy(Session& s, std::vector<CopyTable>& tables) {
   if (auto ok = reconcile(s); !ok) return ok.take_error();
-  // A fresh snapshot, exported from a transaction this session holds open while workers import it.
+  // A fresh snapshot, exported from a transaction this session holds open while workers import
+  // it. The holder reads no table, so it holds no lock while it waits for the copy.
   auto holder = cdc::SnapshotSession::begin_exported(s.source_opts);
   if (!holder) return holder.take_error();
+  std::set<const CopyTable*> to_plan;
   for (auto& t : tables) {
     auto planned = load_plan(t, *s.store);
     if (!planned) return planned.take_error();
     if (!*planned) {
-      if (auto ok = plan_and_record(holder->connection(), s.cfg, t, *s.store); !ok) return ok.take_error();
+      to_plan.insert(&t);
       continue;
     }
     auto recorded = s.store->chunks(t.source.qualified());
@@ -196,13 +226,37 @@ Result<CopyOutcome> resume_copy(Session& s, std::vector<CopyTable>& tables) {
           !ok) {
         return ok.take_error();
       }
-      if (auto ok = plan_and_record(holder->connection(), s.cfg, t, *s.store); !ok) return ok.take_error();
+      to_plan.insert(&t);
     }
+  }
+  if (!to_plan.empty()) {
+    auto planned = plan_at_snapshot(s, holder->snapshot_name(), tables,
+                                    [&](const CopyTable& t) { return to_plan.contains(&t); });
+    if (!planned) return planned.take_error();
   }
   auto tasks = pending_tasks(tables, *s.store);
   if (!tasks) return tasks.take_error();
   spdlog::info("copy: resuming with {} pending chunk(s) at a new snapshot ({})", tasks->size(), holder->xid_snapshot());
   return copy_chunks(copy_run(s), holder->snapshot_name(), std::move(tasks).value(), tables, *s.store);
+}
+
+// Copies until every chunk is done: chunks of tables rewritten on the source after their
+// snapshot are copied again at a newer one, a few times at most (a table rewritten over and over,
+// faster than it can be copied, is an error to act on, not a loop to sit in).
+Result<CopyOutcome> copy_all(Session& s, std::vector<CopyTable>& tables, checkpoint::Phase phase) {
+  constexpr int kMaxRounds = 10;
+  auto outcome = phase == checkpoint::Phase::New ? first_copy(s, tables) : resume_copy(s, tables);
+  for (int round = 1; outcome && *outcome == CopyOutcome::Rewritten; ++round) {
+    if (round == kMaxRounds) {
+      return Error{ErrorCode::StateMismatch,
+                   fmt::format("copy: source tables were rewritten (TRUNCATE, VACUUM FULL, CLUSTER or ALTER TABLE) "
+                               "during each of {} copy rounds; pause those jobs on the source and run again (finished "
+                               "chunks are kept)",
+                               kMaxRounds)};
+    }
+    outcome = resume_copy(s, tables);
+  }
+  return outcome;
 }
 
 }  // namespace
@@ -215,11 +269,7 @@ ExitCode run_command(const config::PipelineConfig& cfg, const RunOptions& option
     return ExitCode::Failure;
   }
   install_stop_handlers();
-  Session s{.cfg = cfg, .store = nullptr,
-            .source_opts = {.dsn = cfg.source.dsn, .connect_timeout_s = cfg.source.connect_timeout_s,
-                            .replication = pq::ReplicationMode::None, .application_name = "crmsync copy"},
-            .target_opts = {.dsn = cfg.target.dsn, .connect_timeout_s = cfg.target.connect_timeout_s,
-                            .replication = pq::ReplicationMode::None, .application_name = "crmsync"},
+  Session s{.cfg = cfg, .store = nullptr, .sessions = {}, .source_opts = {}, .target_opts = {},
             .repl = {}, .source = {}, .target = {}, .identity = {}};
   if (auto ok = open_session(s); !ok) return fail(ok.error());
   auto slot = cdc::find_slot(*s.source, cfg.source.slot);
@@ -233,7 +283,7 @@ ExitCode run_command(const config::PipelineConfig& cfg, const RunOptions& option
   if (phase == checkpoint::Phase::New || phase == checkpoint::Phase::Copying) {
     auto tables = describe_tables(cfg, *s.source, *s.target);
     if (!tables) return fail(tables.error());
-    auto outcome = phase == checkpoint::Phase::New ? first_copy(s, *tables) : resume_copy(s, *tables);
+    auto outcome = copy_all(s, *tables, phase);
     if (!outcome) return fail(outcome.error());
     if (*outcome == CopyOutcome::Stopped) {
       notify_stopping();
@@ -255,7 +305,7 @@ ExitCode run_command(const config::PipelineConfig& cfg, const RunOptions& option
   s.source.reset();
   s.target.reset();
   notify_status("streaming");
-  return stream_changes(cfg, *s.store, (*identity)->consistent_lsn);
+  return stream_changes(cfg, *s.sessions, *s.store, (*identity)->consistent_lsn);
 }
 
 }  // namespace crmsync::daemon

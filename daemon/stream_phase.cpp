@@ -24,28 +24,29 @@ using Clock = std::chrono::steady_clock;
 // Connects to the target, retrying with capped exponential backoff until it answers or a stop is
 // requested. A target that is down for a while is normal during a migration (maintenance,
 // failover); the source keeps its WAL for us meanwhile.
-std::unique_ptr<sink::postgres::Applier> connect_target(const config::PipelineConfig& cfg) {
+// nullptr: a stop was requested meanwhile. A permanent refusal (a missing privilege, a bad
+// password) is an error, not something to retry for ever.
+Result<std::unique_ptr<sink::postgres::Applier>> connect_target(const config::PipelineConfig& cfg,
+                                                                const Sessions& sessions) {
   auto backoff = std::chrono::milliseconds(100);
-  const pq::ConnectOptions opts{.dsn = cfg.target.dsn, .connect_timeout_s = cfg.target.connect_timeout_s,
-                                .replication = pq::ReplicationMode::None, .application_name = "crmsync apply"};
+  const auto opts = sessions.target("crmsync apply");
   while (!stop_requested()) {
     auto applier = sink::postgres::Applier::connect(opts, cfg.name);
     if (applier) {
       (*applier)->set_compaction(cfg.apply.compact, static_cast<std::size_t>(cfg.apply.max_batch_bytes));
       return std::move(applier).value();
     }
+    if (!applier.error().retryable()) return applier.take_error();
     spdlog::warn("target unavailable ({}); retrying in {} ms", applier.error().message, backoff.count());
     const auto until = Clock::now() + backoff;
     while (Clock::now() < until && !stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     backoff = std::min(backoff * 2, std::chrono::milliseconds(10000));
   }
-  return nullptr;
+  return std::unique_ptr<sink::postgres::Applier>{};
 }
 
-std::optional<pq::Connection> connect_source(const config::PipelineConfig& cfg) {
-  auto conn = pq::Connection::connect({.dsn = cfg.source.dsn, .connect_timeout_s = cfg.source.connect_timeout_s,
-                                       .replication = pq::ReplicationMode::None,
-                                       .application_name = "crmsync catalog"});
+std::optional<pq::Connection> connect_source(const Sessions& sessions) {
+  auto conn = pq::Connection::connect(sessions.source("crmsync catalog"));
   if (!conn) {
     spdlog::warn("source catalog connection: {}", conn.error().message);
     return std::nullopt;
@@ -61,13 +62,25 @@ long peak_rss_mb() {
 
 }  // namespace
 
-ExitCode stream_changes(const config::PipelineConfig& cfg, checkpoint::Store& store, Lsn consistent_lsn) {
+ExitCode stream_changes(const config::PipelineConfig& cfg, const Sessions& sessions, checkpoint::Store& store,
+                        Lsn consistent_lsn) {
   auto filter = ChunkFilter::load(store);
   if (!filter) {
     spdlog::error("{}", filter.error().message);
     return ExitCode::Failure;
   }
-  auto applier = connect_target(cfg);
+  auto connected = connect_target(cfg, sessions);
+  if (!connected) {
+    spdlog::error("{}", connected.error().message);
+    return ExitCode::Permanent;
+  }
+  auto applier = std::move(connected).value();
+  // A transient error that strikes again and again at the same position (a statement_timeout on
+  // the same batch, a server that crashes on it) is not transient: after kMaxRepeats attempts,
+  // with growing pauses between them, it stops the pipeline for an operator.
+  constexpr int kMaxRepeats = 5;
+  Lsn failed_at{};
+  int repeats = 0;
   while (applier) {
     // Where to resume: what the target says it has (authoritative: written in the same
     // transaction as the data), the checkpoint, or the slot's consistent point.
@@ -87,7 +100,7 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, checkpoint::Store& st
         return ExitCode::Failure;
       }
     }
-    auto source = connect_source(cfg);
+    auto source = connect_source(sessions);
     if (!source) {
       std::this_thread::sleep_for(std::chrono::seconds(1));
       if (stop_requested()) return ExitCode::Ok;
@@ -98,8 +111,7 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, checkpoint::Store& st
     // applied as it arrives, in one target transaction).
     cdc::StreamQueue queue(static_cast<std::size_t>(cfg.apply.max_batch_bytes) * 2);
     cdc::ReplicationReader reader(
-        {.source = {.dsn = cfg.source.dsn, .connect_timeout_s = cfg.source.connect_timeout_s,
-                    .replication = pq::ReplicationMode::Database, .application_name = "crmsync stream"},
+        {.source = sessions.source("crmsync stream", pq::ReplicationMode::Database),
          .slot = cfg.source.slot,
          .publication = cfg.source.publication,
          .status_interval = std::chrono::milliseconds(1000),
@@ -121,18 +133,39 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, checkpoint::Store& st
         return ExitCode::Ok;
       case ApplyOutcome::Fatal:
         reader.stop();
-        return ExitCode::Failure;
+        return ExitCode::Permanent;
       case ApplyOutcome::SourceCatalogLost:
         reader.stop();
         continue;
-      case ApplyOutcome::TargetLost:
+      case ApplyOutcome::TargetLost: {
+        const Lsn at{flushed.load()};
+        repeats = at == failed_at ? repeats + 1 : 1;
+        failed_at = at;
+        if (repeats >= kMaxRepeats) {
+          reader.stop();
+          spdlog::error("apply stopped at {}: the same error struck {} times in a row there ({}); it will not go "
+                        "away by retrying: fix its cause on the target, then start crmsync again",
+                        at, repeats, loop.last_error());
+          return ExitCode::Permanent;
+        }
+        const auto pause = std::chrono::milliseconds(500) * (1 << (repeats - 1));
+        for (auto until = Clock::now() + pause; Clock::now() < until && !stop_requested();) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
         // Keep the reader (and its status updates) alive while the target comes back, then
         // restart the stream from the durable position: what was applied but not committed is
         // resent by the source.
         applier.reset();
-        applier = connect_target(cfg);
+        connected = connect_target(cfg, sessions);
+        if (!connected) {
+          reader.stop();
+          spdlog::error("{}", connected.error().message);
+          return ExitCode::Permanent;
+        }
+        applier = std::move(connected).value();
         reader.stop();
         continue;
+      }
     }
   }
   return ExitCode::Ok;  // stop requested while waiting for the target

@@ -4,6 +4,7 @@
 
 #include "checkpoint/store.hpp"
 #include "config/pipeline_config.hpp"
+#include "daemon/sessions.hpp"
 #include "core/lsn.hpp"
 #include "daemon/exit_codes.hpp"
 
@@ -11,6 +12,7 @@ namespace crmsync::daemon {
 
 /// Runs until SIGTERM/SIGINT (exit Ok after finishing the current transaction) or a permanent
 /// error (Failure). `consistent_lsn` is where the stream starts when nothing was applied yet.
-ExitCode stream_changes(const config::PipelineConfig& cfg, checkpoint::Store& store, Lsn consistent_lsn);
+ExitCode stream_changes(const config::PipelineConfig& cfg, const Sessions& sessions, checkpoint::Store& store,
+                        Lsn consistent_lsn);
 
 }  // namespace crmsync::daemon

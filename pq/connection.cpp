@@ -52,18 +52,91 @@ int QueryResult::column_index(const char* name) const { return PQfnumber(res_.ge
 
 Connection::Connection(pg_conn* conn, std::string description) : conn_(conn), description_(std::move(description)) {}
 
+namespace {
+
+// The user's own `options` (from the connection string) come first, so that pinned settings,
+// appended after them, win. Backslashes and spaces in values are escaped as libpq requires.
+std::string startup_options(std::string_view dsn, const std::vector<Setting>& settings) {
+  std::string out;
+  char* err = nullptr;
+  const std::string text(dsn);
+  if (PQconninfoOption* opts = PQconninfoParse(text.c_str(), &err); opts != nullptr) {
+    for (auto* o = opts; o->keyword != nullptr; ++o) {
+      if (o->val != nullptr && std::string_view(o->keyword) == "options") out = o->val;
+    }
+    PQconninfoFree(opts);
+  }
+  PQfreemem(err);
+  for (const auto& s : settings) {
+    if (s.name == "client_encoding") continue;  // its own keyword (see connect)
+    if (!out.empty()) out += ' ';
+    out += "-c ";
+    for (char c : s.name + "=" + s.value) {
+      if (c == ' ' || c == '\\') out += '\\';
+      out += c;
+    }
+  }
+  return out;
+}
+
+// Keepalives so that a peer that vanishes without a RST (a host powered off, a dropped route) is
+// noticed in about a minute instead of the kernel's two hours. Placed before the user's string,
+// so a DSN that sets them wins.
+constexpr std::array<std::pair<const char*, const char*>, 5> kKeepalives{{{"keepalives", "1"},
+                                                                          {"keepalives_idle", "30"},
+                                                                          {"keepalives_interval", "10"},
+                                                                          {"keepalives_count", "3"},
+                                                                          {"tcp_user_timeout", "60000"}}};
+
+}  // namespace
+
 Result<Connection> Connection::connect(const ConnectOptions& options) {
   const auto description = describe_dsn(options.dsn);
   const auto timeout = std::to_string(options.connect_timeout_s);
-  // The user's string is expanded first ("dbname" with expand_dbname); the keywords after it
-  // override, so our timeout and replication mode win while application_name stays overridable.
-  std::array<const char*, 5> keys{"application_name", "dbname", "connect_timeout", nullptr, nullptr};
-  std::array<const char*, 5> values{options.application_name.c_str(), options.dsn.c_str(), timeout.c_str(), nullptr,
-                                    nullptr};
-  if (options.replication == ReplicationMode::Database) {
-    keys[3] = "replication";
-    values[3] = "database";
+  {
+    // A string libpq cannot parse is refused before it is used, without echoing libpq's message:
+    // that quotes the text around the error, which is usually the password.
+    char* err = nullptr;
+    PQconninfoOption* parsed = PQconninfoParse(options.dsn.c_str(), &err);
+    PQfreemem(err);
+    if (parsed == nullptr) {
+      return Error{ErrorCode::ConfigInvalid,
+                   "the connection string cannot be parsed (a value with spaces or quotes must be written in single "
+                   "quotes, with \\' and \\\\ inside; a ${VAR} value is quoted by crmsync)",
+                   Retry::No};
+    }
+    PQconninfoFree(parsed);
   }
+  const auto startup = startup_options(options.dsn, options.settings);
+  std::string encoding;
+  for (const auto& s : options.settings) {
+    if (s.name == "client_encoding") encoding = s.value;
+  }
+  // The user's string is expanded first ("dbname" with expand_dbname); the keywords after it
+  // override, so our timeout, replication mode and pinned settings win while application_name
+  // and the keepalives stay overridable.
+  std::vector<const char*> keys{"application_name"};
+  std::vector<const char*> values{options.application_name.c_str()};
+  for (const auto& [k, v] : kKeepalives) {
+    keys.push_back(k);
+    values.push_back(v);
+  }
+  keys.insert(keys.end(), {"dbname", "connect_timeout"});
+  values.insert(values.end(), {options.dsn.c_str(), timeout.c_str()});
+  if (options.replication == ReplicationMode::Database) {
+    keys.push_back("replication");
+    values.push_back("database");
+  }
+  if (!encoding.empty()) {
+    keys.push_back("client_encoding");
+    values.push_back(encoding.c_str());
+  }
+  if (!startup.empty()) {
+    keys.push_back("options");
+    values.push_back(startup.c_str());
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
   pg_conn* raw = PQconnectdbParams(keys.data(), values.data(), 1);
   if (raw == nullptr) {
     return Error{ErrorCode::ConnectionFailed, fmt::format("cannot connect to {}: out of memory", description)};
@@ -73,6 +146,13 @@ Result<Connection> Connection::connect(const ConnectOptions& options) {
     return connect_error(description, PQerrorMessage(raw));
   }
   PQsetNoticeReceiver(raw, on_notice, nullptr);
+  for (const auto& sql : options.init_sql) {
+    auto done = conn.exec(sql);
+    if (done) continue;
+    auto e = done.take_error();
+    if (!options.init_advice.empty()) e.message += ": " + options.init_advice;
+    return e;
+  }
   return conn;
 }
 
@@ -107,7 +187,7 @@ Result<QueryResult> Connection::check(QueryResult res) {
                  fmt::format("connection to {} lost: {}", description_, one_line(PQerrorMessage(conn_.get()))), Retry::Yes};
   }
   const char* sqlstate = raw != nullptr ? PQresultErrorField(raw, PG_DIAG_SQLSTATE) : nullptr;
-  const auto message = raw != nullptr ? one_line(PQresultErrorMessage(raw)) : one_line(PQerrorMessage(conn_.get()));
+  const auto message = raw != nullptr ? server_error(raw) : one_line(PQerrorMessage(conn_.get()));
   const bool retry = sqlstate != nullptr && retryable_sqlstate(sqlstate);
   return Error{retry ? ErrorCode::ConnectionFailed : ErrorCode::QueryFailed,
                fmt::format("{} (SQLSTATE {}) on {}", message, sqlstate != nullptr ? sqlstate : "?", description_),
@@ -115,6 +195,8 @@ Result<QueryResult> Connection::check(QueryResult res) {
 }
 
 int Connection::server_version() const { return PQserverVersion(conn_.get()); }
+int Connection::backend_pid() const { return PQbackendPID(conn_.get()); }
+bool Connection::ok() const { return PQstatus(conn_.get()) == CONNECTION_OK; }
 
 std::string one_line(const char* message) {
   // libpq messages end with a newline and sometimes span lines.
@@ -123,6 +205,29 @@ std::string one_line(const char* message) {
   for (auto& c : out) {
     if (c == '\n') c = ' ';
   }
+  return out;
+}
+
+std::string server_error(const pg_result* res) {
+  if (res == nullptr) return "no result";
+  const auto field = [res](int code) -> std::string_view {
+    const char* v = PQresultErrorField(res, code);
+    return v != nullptr ? v : "";
+  };
+  std::string primary(field(PG_DIAG_MESSAGE_PRIMARY));
+  if (primary.empty()) return one_line(PQresultErrorMessage(res));
+  spdlog::debug("server error in full: {}", one_line(PQresultErrorMessage(res)));
+  if (field(PG_DIAG_SQLSTATE).starts_with("22")) {
+    if (const auto at = primary.rfind(": \""); at != std::string::npos) primary.resize(at);
+  }
+  std::string out = one_line(primary.c_str());
+  std::string where;
+  if (const auto t = field(PG_DIAG_TABLE_NAME); !t.empty()) {
+    where = fmt::format("table {}.{}", field(PG_DIAG_SCHEMA_NAME), t);
+  }
+  if (const auto c = field(PG_DIAG_COLUMN_NAME); !c.empty()) where += fmt::format(", column {}", c);
+  if (const auto c = field(PG_DIAG_CONSTRAINT_NAME); !c.empty()) where += fmt::format(", constraint {}", c);
+  if (!where.empty()) out += " [" + where + "]";
   return out;
 }
 
@@ -160,6 +265,20 @@ std::string describe_dsn(std::string_view dsn) {
   out += host.empty() ? "localhost" : host;
   if (!port.empty()) out += ":" + port;
   if (!dbname.empty()) out += "/" + dbname;
+  return out;
+}
+
+std::optional<std::string> dsn_keyword(std::string_view dsn, std::string_view keyword) {
+  char* err = nullptr;
+  const std::string text(dsn);
+  PQconninfoOption* opts = PQconninfoParse(text.c_str(), &err);
+  PQfreemem(err);
+  if (opts == nullptr) return std::nullopt;
+  std::optional<std::string> out;
+  for (auto* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val != nullptr && keyword == o->keyword) out = o->val;
+  }
+  PQconninfoFree(opts);
   return out;
 }
 

@@ -17,11 +17,26 @@ namespace crmsync::pq {
 
 enum class ReplicationMode { None, Database };
 
+/// A run-time parameter pinned for the whole session (sent as `-c name=value` in the startup
+/// packet, after any `options` of the user's string, so ours win).
+struct Setting {
+  std::string name;
+  std::string value;
+};
+
 struct ConnectOptions {
   std::string dsn;               // secret-bearing; never logged (see describe_dsn)
   int connect_timeout_s = 10;
   ReplicationMode replication = ReplicationMode::None;
   std::string application_name = "crmsync";
+  /// Session parameters that must hold whatever the server, database or role default says
+  /// (datestyle, client_encoding, ...): see daemon/sessions.hpp for what each side pins.
+  std::vector<Setting> settings{};
+  /// Statements run right after connecting, before the connection is handed out (for settings
+  /// that need a privilege, so that a refusal is an error we can explain; see `on_refused`).
+  std::vector<std::string> init_sql{};
+  /// Added to the error of a refused init_sql statement: what the operator should do.
+  std::string init_advice{};
 };
 
 /// The rows of one statement's result. Values are in text format unless asked otherwise.
@@ -56,6 +71,10 @@ class Connection {
   Result<QueryResult> exec_params(std::string_view sql, const std::vector<std::optional<std::string>>& params);
 
   [[nodiscard]] int server_version() const;  // e.g. 150018
+  /// The server process serving this connection (pg_stat_activity.pid).
+  [[nodiscard]] int backend_pid() const;
+  /// Whether the connection is still up (false once the server has gone away).
+  [[nodiscard]] bool ok() const;
   [[nodiscard]] const std::string& description() const { return description_; }
   [[nodiscard]] pg_conn* raw() const { return conn_.get(); }
 
@@ -69,6 +88,12 @@ class Connection {
   std::string description_;
 };
 
+/// A server error for an error line: the primary message and the table, column and constraint it
+/// names, never DETAIL or CONTEXT (a failed COPY or INSERT puts the row's values there: customer
+/// names and emails do not belong in error logs); for a data exception (class 22) the quoted value
+/// at the end of the message is left out too. The full text goes to the debug log.
+std::string server_error(const pg_result* res);
+
 /// A libpq message as one tidy line: trailing newline removed, inner newlines folded to spaces.
 std::string one_line(const char* message);
 
@@ -79,6 +104,10 @@ bool retryable_sqlstate(std::string_view sqlstate);
 
 /// "user@host:port/dbname" for logs and messages: never the password, never the full string.
 std::string describe_dsn(std::string_view dsn);
+
+/// The value of one keyword in a connection string (e.g. "user"), if it is set and the string
+/// parses. Never use it to log a value that may be secret.
+std::optional<std::string> dsn_keyword(std::string_view dsn, std::string_view keyword);
 
 /// SQL identifier quoting ("a""b"), safe for any name including mixed case, spaces, unicode.
 std::string quote_ident(std::string_view name);

@@ -19,7 +19,7 @@ Status finish_results(Connection& conn, std::int64_t* rows) {
       const bool lost = PQstatus(conn.raw()) != CONNECTION_OK || (state != nullptr && retryable_sqlstate(state));
       status = Error{lost ? ErrorCode::ConnectionFailed : ErrorCode::QueryFailed,
                      fmt::format("COPY failed on {}: {} (SQLSTATE {})", conn.description(),
-                                 one_line(PQresultErrorMessage(r)), state != nullptr ? state : "?"),
+                                 server_error(r), state != nullptr ? state : "?"),
                      lost ? Retry::Yes : Retry::No};
     } else if (st == PGRES_COMMAND_OK && rows != nullptr) {
       *rows = std::strtoll(PQcmdTuples(r), nullptr, 10);

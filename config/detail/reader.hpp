@@ -13,6 +13,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "config/detail/interpolate.hpp"
 #include "config/loader.hpp"
 
 namespace crmsync::config::detail {
@@ -77,9 +78,9 @@ bool expect_list(Context& ctx, const Value& v);
 /// The items of a list (call expect_list first), with paths "x[i]".
 std::vector<Value> items_of(const Value& list);
 
-std::optional<Scalar> read_string(Context& ctx, const Value& v);
+std::optional<Scalar> read_string(Context& ctx, const Value& v, Splice splice = Splice::Raw);
 /// A string that must not be empty (after interpolation).
-std::optional<Scalar> read_nonempty(Context& ctx, const Value& v);
+std::optional<Scalar> read_nonempty(Context& ctx, const Value& v, Splice splice = Splice::Raw);
 std::optional<std::int64_t> read_int(Context& ctx, const Value& v, std::int64_t min, std::int64_t max);
 /// true/false (also yes/no/on/off, as YAML 1.1 and yaml-cpp accept), any case.
 std::optional<bool> read_bool(Context& ctx, const Value& v);

@@ -163,7 +163,7 @@ Status Applier::sync(bool ends_transaction) {
         } else {
           error_ = Error{lost ? ErrorCode::ConnectionFailed : ErrorCode::QueryFailed,
                          fmt::format("apply failed on {}: {} (SQLSTATE {})", conn_.description(),
-                                     pq::one_line(PQresultErrorMessage(r)), code),
+                                     pq::server_error(r), code),
                          lost ? Retry::Yes : Retry::No};
         }
       } else if (st == PGRES_COMMAND_OK && expect > 0) {

@@ -84,20 +84,45 @@ void check_table(pq::Connection& conn, const ExpectedTable& want, CheckReport& o
   out.push_back(item(label, CheckStatus::Ok, fmt::format("{} columns mapped", want.columns.size())));
 }
 
+// Copy and apply sessions run with session_replication_role = replica: try it (and roll back), the
+// only answer that covers superuser, a PG15 GRANT SET ON PARAMETER and whatever comes next.
+void check_replica_role(pq::Connection& conn, const TargetOptions& options, CheckReport& out) {
+  if (!options.replica_role) {
+    out.push_back(item("replication role", CheckStatus::Warn,
+                       "target.replication_role: origin: foreign keys and triggers fire for replicated rows; a "
+                       "resumed copy with foreign keys between tables can fail (see config/README.md)"));
+    return;
+  }
+  auto begun = conn.exec("BEGIN");
+  if (!begun) {
+    out.push_back(item("replication role", CheckStatus::Fail, fmt::format("could not check: {}", begun.error().message)));
+    return;
+  }
+  auto set = conn.exec("SET LOCAL session_replication_role = replica");
+  (void)conn.exec("ROLLBACK");
+  if (!set) {
+    out.push_back(item("replication role", CheckStatus::Fail,
+                       fmt::format("cannot SET session_replication_role = replica ({}): {}", set.error().message,
+                                   options.replica_role_advice)));
+    return;
+  }
+  out.push_back(item("replication role", CheckStatus::Ok,
+                     "session_replication_role = replica allowed (foreign keys and ordinary triggers do not fire "
+                     "for replicated rows)"));
+}
+
 }  // namespace
 
 CheckReport preflight_target(const TargetOptions& options, const std::vector<ExpectedTable>& tables) {
   CheckReport out;
-  auto conn = pq::Connection::connect({.dsn = options.dsn,
-                                       .connect_timeout_s = options.connect_timeout_s,
-                                       .replication = pq::ReplicationMode::None,
-                                       .application_name = "crmsync check"});
+  auto conn = pq::Connection::connect(options.connection);
   if (!conn) {
     out.push_back(item("connect", CheckStatus::Fail, conn.error().message));
     return out;
   }
   const int v = conn->server_version();
   out.push_back(item("connect", CheckStatus::Ok, fmt::format("{}, PostgreSQL {}.{}", conn->description(), v / 10000, v % 10000)));
+  check_replica_role(*conn, options, out);
   for (const auto& table : tables) {
     check_table(*conn, table, out);
   }

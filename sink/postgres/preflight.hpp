@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/check.hpp"
+#include "pq/connection.hpp"
 
 namespace crmsync::sink::postgres {
 
@@ -22,8 +23,9 @@ struct ExpectedTable {
 };
 
 struct TargetOptions {
-  std::string dsn;
-  int connect_timeout_s = 10;
+  pq::ConnectOptions connection;  // with the session settings crmsync's target sessions pin
+  bool replica_role = true;       // sessions run with session_replication_role = replica
+  std::string replica_role_advice;  // what to do when the role may not set it
 };
 
 /// Connects once, checks every expected table. An unreachable target is a failed "connect" item.

@@ -103,7 +103,7 @@ TEST_CASE("copy: target tables are created on request, and a non-empty target is
       "INSERT INTO public.accounts SELECT g, 'acct ' || g, g % 100 FROM generate_series(1, 1500) g;");
   p.write_config({"public.accounts"});
   auto missing = p.crmsync({"run", "--stop-after-copy"});
-  CHECK(missing.exit_code == 1);
+  CHECK(missing.exit_code == 65);
   CHECK(missing.err.find("target table public.accounts does not exist: create it, or set target.create_tables: true "
                          "(identity mappings only)") != std::string::npos);
 
@@ -131,7 +131,7 @@ target:
   r.target.exec("CREATE TABLE public.t (id int PRIMARY KEY); INSERT INTO public.t VALUES (999);");
   r.write_config({"public.t"});
   auto refused = r.crmsync({"run", "--stop-after-copy"});
-  CHECK(refused.exit_code == 1);
+  CHECK(refused.exit_code == 65);
   CHECK(refused.err.find("target table public.t is not empty: the initial copy needs empty tables; empty it, or set "
                          "snapshot.truncate_target: true to have crmsync truncate it") != std::string::npos);
   r.write_config({"public.t"}, "snapshot:\n  truncate_target: true\n");

@@ -155,7 +155,7 @@ TEST_CASE("copy: changes made during the copy are left to the stream and the che
                                          visible)));
 }
 
-TEST_CASE("copy: a checkpoint from another cluster is refused with exit 1") {
+TEST_CASE("copy: a checkpoint from another cluster is refused with exit 65") {
   PipelineFixture p("copy-ident");
   PgCluster other("copy-ident-other");
   for (const auto* c : {&p.source, &other, &p.target}) {
@@ -177,7 +177,7 @@ target:
                                 p.state_dir(), other.dsn(), p.target.dsn());
   p.dir.write("crmsync.yaml", yaml);
   const auto r = p.crmsync({"run", "--stop-after-copy"});
-  CHECK(r.exit_code == 1);
+  CHECK(r.exit_code == 65);
   const auto sysid_a = p.source.query_value("SELECT system_identifier::text FROM pg_control_system()");
   const auto sysid_b = other.query_value("SELECT system_identifier::text FROM pg_control_system()");
   CHECK(r.err.find(fmt::format("the checkpoint in {} belongs to source cluster {} but postgres@127.0.0.1:{}/postgres "

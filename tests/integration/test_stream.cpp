@@ -127,7 +127,7 @@ TEST_CASE("stream: a column added on the source appears on the target with its v
   p.source.exec("ALTER TABLE public.contacts ALTER COLUMN email TYPE varchar(200); "
                 "UPDATE public.contacts SET email = 'x' WHERE id = 1;");
   const auto r = run.wait();
-  CHECK(r.exit_code == 1);
+  CHECK(r.exit_code == 65);
   CHECK(r.err.find("source column public.contacts.email is now character varying(200) but the target column is "
                    "text; crmsync will not convert silently. Run on the target: ALTER TABLE \"public\".\"contacts\" "
                    "ALTER COLUMN \"email\" TYPE character varying(200); then start crmsync again") !=

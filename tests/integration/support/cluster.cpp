@@ -81,8 +81,12 @@ std::string PgCluster::dsn(const std::string& dbname) const {
 }
 
 pq::Connection PgCluster::connect(const std::string& dbname) const {
-  auto conn = pq::Connection::connect({.dsn = dsn(dbname), .connect_timeout_s = 10,
-                                       .replication = pq::ReplicationMode::None, .application_name = "crmsync-test"});
+  pq::ConnectOptions options;
+  options.dsn = dsn(dbname);
+  options.application_name = "crmsync-test";
+  // Test sources are UTF-8: say so, also to a database in another encoding (LATIN1 legacy tests).
+  options.settings = {{"client_encoding", "UTF8"}};
+  auto conn = pq::Connection::connect(options);
   if (!conn) {
     throw std::runtime_error(conn.error().message);
   }

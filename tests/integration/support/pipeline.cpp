@@ -24,6 +24,15 @@ log:
   return dir.write("crmsync.yaml", yaml);
 }
 
+std::string PipelineFixture::write_config_with(const std::string& source_dsn, const std::string& target_dsn,
+                                              const std::vector<std::string>& tables, const std::string& extra) const {
+  std::string list;
+  for (const auto& t : tables) list += fmt::format("    - '{}'\n", t);
+  return dir.write("crmsync.yaml", fmt::format("name: it_pipeline\nstate_dir: {}\nsource:\n  dsn: \"{}\"\n  tables:\n{}"
+                                               "target:\n  dsn: \"{}\"\n{}",
+                                               state_dir(), source_dsn, list, target_dsn, extra));
+}
+
 ProcessResult PipelineFixture::crmsync(const std::vector<std::string>& args) const {
   std::vector<std::string> argv{crmsync_binary()};
   argv.insert(argv.end(), args.begin(), args.end());

@@ -22,6 +22,10 @@ class PipelineFixture {
   /// Writes crmsync.yaml for `tables` (YAML list items, e.g. "public.contacts") plus `extra` YAML
   /// appended verbatim (e.g. "snapshot:\n  chunk_rows: 1000\n"). Returns its path.
   std::string write_config(const std::vector<std::string>& tables, const std::string& extra = "") const;
+  /// Like write_config, with connection strings of the caller's (another database, another role,
+  /// another cluster) and no log level (so the default, info, applies unless `extra` sets one).
+  std::string write_config_with(const std::string& source_dsn, const std::string& target_dsn,
+                                const std::vector<std::string>& tables, const std::string& extra = "") const;
   [[nodiscard]] std::string config_path() const { return dir.path() + "/crmsync.yaml"; }
   [[nodiscard]] std::string state_dir() const { return dir.path() + "/state"; }
 

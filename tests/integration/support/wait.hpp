@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <thread>
@@ -15,5 +16,29 @@ inline bool wait_until(const std::function<bool()>& done, std::chrono::milliseco
   }
   return done();
 }
+
+/// Calls `step(i)` for i = 1, 2, ... on a thread of its own until stopped; the destructor stops
+/// and joins it, so a failing REQUIRE cannot leave it running (std::terminate would skip every
+/// cluster's cleanup).
+class LoopThread {
+ public:
+  explicit LoopThread(std::function<void(int)> step) : step_(std::move(step)) {
+    thread_ = std::thread([this] {
+      for (int i = 1; !stop_; ++i) step_(i);
+    });
+  }
+  ~LoopThread() { stop(); }
+  LoopThread(const LoopThread&) = delete;
+  LoopThread& operator=(const LoopThread&) = delete;
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::function<void(int)> step_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
 
 }  // namespace crmsync::testing

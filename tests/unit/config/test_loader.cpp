@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include "pq/connection.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -193,7 +195,9 @@ snapshot: {parallel: "${PAR}"}
 )",
                             fakes);
   REQUIRE(r.errors.empty());
-  CHECK(r.config->source.dsn == "host=db1 password='p@ss word'");
+  // Spliced into a connection string, a value is escaped so that libpq reads it back exactly.
+  CHECK(r.config->source.dsn == R"(host=db1 password='p@ss\ word')");
+  CHECK(crmsync::pq::dsn_keyword(r.config->source.dsn, "password") == "p@ss word");
   CHECK(r.config->target.dsn == "host=db1-b");
   CHECK(r.config->snapshot.parallel == 16);
 }
@@ -206,7 +210,7 @@ target: {dsn: "${file:/run/secrets/c}"}
 )",
                             fakes);
   REQUIRE(r.errors.empty());
-  CHECK(r.config->source.dsn == "alpha|beta\n");
+  CHECK(r.config->source.dsn == "alpha|beta\\\n");  // the newline kept, escaped for libpq
   CHECK(r.config->target.dsn == "gamma");
 }
 

@@ -7,6 +7,7 @@
 #include "config/detail/interpolate.hpp"
 #include "config/detail/suggest.hpp"
 #include "config/detail/table_name.hpp"
+#include "pq/connection.hpp"
 #include "tests/unit/config/support.hpp"
 
 namespace crmsync::config::detail {
@@ -74,6 +75,38 @@ TEST_CASE("config interpolate: expansions and their errors") {
                           "invalid variable name \"9x\" in \"${...}\": use letters, digits and underscores, or "
                           "\"${file:/path}\"",
                       });
+}
+
+TEST_CASE("config interpolate: a secret spliced into a connection string can neither break nor extend it") {
+  const std::vector<std::string> passwords{"a b", "it's", "back\\slash", "x=y", " lead", "tail ", "\\'",
+                                           "a b'c\\d=e host=evil.example port=1", "", "%20+/?#@:"};
+  for (const auto& pw : passwords) {
+    CAPTURE(pw);
+    const config::test::Fakes fakes{{{"PW", pw}}, {{"/pw", pw + "\n"}}};
+    const auto env = config::test::fake_env(fakes);
+    const auto files = config::test::fake_files(fakes);
+    for (const std::string text : {"host=db user=crm password=${PW} dbname=crm",
+                                   "host=db user=crm password='${PW}' dbname=crm",
+                                   "host=db password=${file:/pw} user=crm dbname=crm",
+                                   "postgresql://crm:${PW}@db/crm"}) {
+      CAPTURE(text);
+      const auto out = interpolate(text, env, files, Splice::Conninfo);
+      REQUIRE(out.errors.empty());
+      // libpq reads back exactly the secret, and nothing else changed.
+      CHECK(pq::dsn_keyword(out.value, "password").value_or("") == pw);
+      CHECK(pq::dsn_keyword(out.value, "host") == "db");
+      CHECK(pq::dsn_keyword(out.value, "user") == "crm");
+      CHECK(pq::dsn_keyword(out.value, "dbname") == "crm");
+      CHECK_FALSE(pq::dsn_keyword(out.value, "port").has_value());
+    }
+  }
+  // A variable that is the whole connection string is one of its own, used as written.
+  const config::test::Fakes whole{{{"URL", "host=db port=5433 user=crm"}}, {}};
+  const auto out = interpolate("${URL}", config::test::fake_env(whole), config::test::fake_files(whole), Splice::Conninfo);
+  CHECK(out.value == "host=db port=5433 user=crm");
+  // Raw splicing (every other key) is unchanged.
+  CHECK(interpolate("a ${URL}", config::test::fake_env(whole), config::test::fake_files(whole)).value ==
+        "a host=db port=5433 user=crm");
 }
 
 }  // namespace crmsync::config::detail
