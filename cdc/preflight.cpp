@@ -1,6 +1,7 @@
 #include "cdc/preflight.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "pq/catalog.hpp"
 #include "pq/connection.hpp"
@@ -101,6 +102,82 @@ void check_privilege(pq::Connection& conn, CheckReport& out) {
                                  user, pq::quote_ident(user))));
 }
 
+// crmsync creates the publication (CREATE on the database, ownership of every table) or extends an
+// existing one (ownership of the publication and of each table it lacks). A role that may do
+// neither passes everything else and then fails in `run` with "must be owner of table".
+void check_publication(pq::Connection& conn, const config::PipelineConfig& cfg, CheckReport& out) {
+  std::string names = "{";
+  for (const auto& t : cfg.source.tables) {
+    if (names.size() > 1) names += ',';
+    std::string quoted = pq::quote_qualified(t.schema, t.table);
+    names += '"';
+    for (char c : quoted) {
+      if (c == '"' || c == '\\') names += '\\';
+      names += c;
+    }
+    names += '"';
+  }
+  names += '}';
+  // Per table (that exists): whether we own it, and whether the publication already has it.
+  auto res = conn.exec_params(
+      "WITH wanted AS (SELECT to_regclass(n) AS rel, n FROM unnest($2::text[]) AS n), "
+      "pub AS (SELECT oid, pg_has_role(pubowner, 'USAGE') AS owned FROM pg_publication WHERE pubname = $1) "
+      "SELECT w.n, pg_has_role(c.relowner, 'USAGE'), "
+      "       EXISTS (SELECT 1 FROM pg_publication_rel pr, pub WHERE pr.prpubid = pub.oid AND pr.prrelid = w.rel), "
+      "       (SELECT count(*) FROM pub), coalesce((SELECT owned FROM pub), false), "
+      "       has_database_privilege(current_database(), 'CREATE'), "
+      "       (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) "
+      "FROM wanted w JOIN pg_class c ON c.oid = w.rel",
+      {cfg.source.publication, names});
+  if (!res) {
+    out.push_back(query_failed("publication", res.error()));
+    return;
+  }
+  const auto& pub = cfg.source.publication;
+  if (res->rows() == 0) return;  // no table exists: the table checks say so
+  const bool exists = res->get(0, 3) != "0";
+  const bool owns_pub = res->get(0, 4) == "t";
+  const bool may_create = res->get(0, 5) == "t";
+  const bool superuser = res->get(0, 6) == "t";
+  std::vector<std::string> not_owned;  // tables crmsync would have to add but may not
+  std::vector<std::string> lacking;    // tables the publication lacks
+  for (int r = 0; r < res->rows(); ++r) {
+    if (res->get(r, 2) == "t") continue;
+    lacking.emplace_back(res->get(r, 0));
+    if (res->get(r, 1) != "t" && !superuser) not_owned.emplace_back(res->get(r, 0));
+  }
+  const auto missing = lacking.size();
+  std::string list;
+  for (const auto& t : cfg.source.tables) list += (list.empty() ? "" : ", ") + pq::quote_qualified(t.schema, t.table);
+  const auto fix_sql =
+      exists ? fmt::format("ALTER PUBLICATION {} ADD TABLE {}", pq::quote_ident(pub), fmt::join(lacking, ", "))
+             : fmt::format("CREATE PUBLICATION {} FOR TABLE {} WITH (publish_via_partition_root = true)",
+                           pq::quote_ident(pub), list);
+  if (exists && missing == 0) {
+    out.push_back(item("publication", CheckStatus::Ok, fmt::format("\"{}\" exists and has every table", pub)));
+    return;
+  }
+  if (!exists && (superuser || (may_create && not_owned.empty()))) {
+    out.push_back(item("publication", CheckStatus::Ok, fmt::format("\"{}\" will be created by run", pub)));
+    return;
+  }
+  if (exists && (superuser || (owns_pub && not_owned.empty()))) {
+    out.push_back(item("publication", CheckStatus::Ok, fmt::format("\"{}\" exists; run adds {} table(s)", pub, missing)));
+    return;
+  }
+  std::string why;
+  if (!exists && !may_create) why = "the role may not create objects in this database (CREATE privilege)";
+  if (exists && !owns_pub) why = fmt::format("the role does not own publication \"{}\"", pub);
+  if (!not_owned.empty()) {
+    if (!why.empty()) why += ", and ";
+    why += fmt::format("it does not own {}", fmt::join(not_owned, ", "));
+  }
+  out.push_back(item("publication", CheckStatus::Fail,
+                     fmt::format("crmsync cannot {} publication \"{}\": {}. Have the tables' owner (or a superuser) run "
+                                 "on the source: {}",
+                                 exists ? "extend" : "create", pub, why, fix_sql)));
+}
+
 std::string identity_problem(const TableInfo& t) {
   const auto name = pq::quote_qualified(t.schema, t.name);
   return fmt::format(
@@ -171,6 +248,7 @@ SourcePreflight preflight_source(const config::PipelineConfig& cfg) {
   check_slots(*conn, cfg, out.report);
   check_wal_senders(*conn, out.report);
   check_privilege(*conn, out.report);
+  check_publication(*conn, cfg, out.report);
   for (const auto& table : cfg.source.tables) {
     check_table(*conn, table, out);
   }

@@ -7,6 +7,9 @@
 
 namespace crmsync {
 
+/// pg_attribute.attidentity.
+enum class IdentityKind { None, Always, ByDefault };
+
 struct ColumnInfo {
   std::string name;
   std::string type;          // format_type() text, e.g. "character varying(100)", "numeric(12,2)"
@@ -16,6 +19,13 @@ struct ColumnInfo {
   /// Built-in type (and element type, for arrays): its binary COPY form carries no cluster-local
   /// OIDs, so binary COPY between two clusters is safe. Enums, domains, composites are not.
   bool builtin_type = true;
+  bool has_default = false;  // DEFAULT expression (identity and generated columns have none here)
+  IdentityKind identity = IdentityKind::None;
+  std::string generation{};  // the expression of a generated column (pg_get_expr), else ""
+  /// A column that an INSERT may leave out: nullable, or with a default, identity or generated.
+  [[nodiscard]] bool may_be_omitted() const {
+    return !not_null || has_default || generated || identity != IdentityKind::None;
+  }
 };
 
 /// pg_class.relreplident: what the source WAL carries to locate an updated or deleted row.

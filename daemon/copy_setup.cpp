@@ -52,7 +52,7 @@ Result<TableInfo> target_table(const config::PipelineConfig& cfg, pq::Connection
 }  // namespace
 
 Result<std::vector<CopyTable>> describe_tables(const config::PipelineConfig& cfg, pq::Connection& source,
-                                               pq::Connection& target) {
+                                               pq::Connection& target, bool resuming) {
   std::vector<CopyTable> out;
   for (const auto& name : cfg.source.tables) {
     auto info = pq::read_table(source, name.schema, name.table);
@@ -69,6 +69,27 @@ Result<std::vector<CopyTable>> describe_tables(const config::PipelineConfig& cfg
     auto tgt = target_table(cfg, target, t);
     if (!tgt) {
       return tgt.take_error();
+    }
+    if (resuming && cfg.mapping_for(name) == nullptr) {
+      // Identity mapping: a column the source gained since the copy started (the stream's rule
+      // for a new column) is added to the target before the pending chunks copy it.
+      bool added = false;
+      for (const auto& pair : t.plan.columns) {
+        if (tgt->column(pair.target) != nullptr) continue;
+        const auto ddl = fmt::format("ALTER TABLE {} ADD COLUMN {} {}",
+                                     pq::quote_qualified(t.plan.target.schema, t.plan.target.table),
+                                     pq::quote_ident(pair.target), t.source_info.column(pair.source)->type);
+        spdlog::info("copy: the source added column {}.{} since the copy started; running on the target: {}",
+                     name.qualified(), pair.source, ddl);
+        if (auto ok = target.exec(ddl); !ok) return ok.take_error();
+        added = true;
+      }
+      if (added) {
+        auto again = pq::read_table(target, t.plan.target.schema, t.plan.target.table);
+        if (!again) return again.take_error();
+        if (!again->has_value()) return setup_error(fmt::format("target table {} vanished", t.plan.target.qualified()));
+        tgt = std::move(**again);
+      }
     }
     t.binary = true;
     for (const auto& pair : t.plan.columns) {

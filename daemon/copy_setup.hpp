@@ -14,8 +14,10 @@ namespace crmsync::daemon {
 
 /// Reads every configured table on source and target, creates missing target tables when
 /// target.create_tables allows it, and decides binary vs text COPY. Errors name the table.
+/// `resuming`: a copy under way; a column the source gained meanwhile is added to an
+/// identity-mapped target table (on a fresh start a missing column is the preflight's error).
 Result<std::vector<CopyTable>> describe_tables(const config::PipelineConfig& cfg, pq::Connection& source,
-                                               pq::Connection& target);
+                                               pq::Connection& target, bool resuming);
 
 /// Fresh start only: every target table must be empty, or is truncated with
 /// snapshot.truncate_target.

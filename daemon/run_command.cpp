@@ -10,6 +10,7 @@
 #include "cdc/replication.hpp"
 #include "cdc/snapshot.hpp"
 #include "checkpoint/store.hpp"
+#include "daemon/check_command.hpp"
 #include "daemon/copy_phase.hpp"
 #include "daemon/copy_setup.hpp"
 #include "daemon/notify.hpp"
@@ -44,6 +45,19 @@ ExitCode fail(const Error& e) {
 }
 
 Error mismatch(std::string message) { return Error{ErrorCode::StateMismatch, std::move(message)}; }
+
+// Every refusal that needs a fresh start gives the whole recipe, in the order that works, so that
+// following it once leads to a running pipeline (never to the next refusal, nor to emptied tables
+// and then a refusal). It copies everything again; nothing on the source is lost.
+std::string start_over_advice(const config::PipelineConfig& cfg) {
+  const auto name = pq::quote_literal(cfg.name);
+  return fmt::format(
+      "To start over with a full copy: (1) on the source, if the slot exists: SELECT pg_drop_replication_slot({0}); "
+      "(2) on the target: DELETE FROM {2}.copy_progress WHERE pipeline = {1}; DELETE FROM {2}.apply_progress WHERE "
+      "pipeline = {1}; (3) empty the target tables, or set snapshot.truncate_target: true to have crmsync do it; "
+      "(4) remove {3} if it exists; then run again",
+      pq::quote_literal(cfg.source.slot), name, sink::postgres::kStateSchema, cfg.state_dir);
+}
 
 Result<pq::Connection> connect(const pq::ConnectOptions& o) { return pq::Connection::connect(o); }
 
@@ -102,16 +116,14 @@ Status check_identity(Session& s, bool slot_exists) {
     if (!slot_exists) return {};
     return mismatch(fmt::format(
         "replication slot \"{0}\" already exists on {1}, but the checkpoint in {2} has no record of it: another "
-        "pipeline may own it. If it is a leftover of an abandoned run, drop it (SELECT "
-        "pg_drop_replication_slot('{0}') on the source) and start again",
-        slot, s.source->description(), s.cfg.state_dir));
+        "pipeline may own it, or the state directory was lost. If no other crmsync uses it: {3}",
+        slot, s.source->description(), s.cfg.state_dir, start_over_advice(s.cfg)));
   }
   if (!slot_exists) {
     return mismatch(fmt::format(
         "the checkpoint in {} says replication slot \"{}\" was created at {}, but the source has no such slot: the "
-        "changes since then cannot be streamed. To start over: remove {}, empty the target tables (or set "
-        "snapshot.truncate_target: true) and run again",
-        s.cfg.state_dir, recorded->slot, recorded->consistent_lsn, s.cfg.state_dir));
+        "changes since then cannot be streamed. {}",
+        s.cfg.state_dir, recorded->slot, recorded->consistent_lsn, start_over_advice(s.cfg)));
   }
   return {};
 }
@@ -137,16 +149,15 @@ CopyRun copy_run(const Session& s) {
 }
 
 Result<CopyOutcome> first_copy(Session& s, std::vector<CopyTable>& tables) {
-  if (auto ok = prepare_empty_targets(s.cfg, *s.target, tables); !ok) return ok.take_error();
+  // Refuse before anything is emptied: following the advice must lead to a working start.
   auto stale = sink::postgres::copied_chunks(*s.target, s.cfg.name);
   if (!stale) return stale.take_error();
   if (!stale->empty()) {
     return mismatch(fmt::format("the target's {}.copy_progress holds chunks of pipeline \"{}\" but the checkpoint in {} "
-                                "is empty: was the state directory deleted? To start over, run DELETE FROM {}.copy_progress WHERE "
-                                "pipeline = '{}' on the target and empty the target tables",
-                                sink::postgres::kStateSchema, s.cfg.name, s.cfg.state_dir, sink::postgres::kStateSchema,
-                                s.cfg.name));
+                                "is empty: was the state directory deleted? {}",
+                                sink::postgres::kStateSchema, s.cfg.name, s.cfg.state_dir, start_over_advice(s.cfg)));
   }
+  if (auto ok = prepare_empty_targets(s.cfg, *s.target, tables); !ok) return ok.take_error();
   if (auto ok = cdc::ensure_publication(*s.source, s.cfg.source.publication, s.cfg.source.tables); !ok) {
     return ok.take_error();
   }
@@ -280,8 +291,22 @@ ExitCode run_command(const config::PipelineConfig& cfg, const RunOptions& option
   if (!stored_phase) return fail(stored_phase.error());
   const auto phase = *stored_phase;
   notify_ready(fmt::format("phase {}", checkpoint::to_string(phase)));
+  if (phase == checkpoint::Phase::New) {
+    // Nothing on the source changes before the preflight that `check` runs has passed: a table
+    // without a usable replica identity, once published, would make the legacy application's own
+    // UPDATEs and DELETEs fail.
+    const auto report = run_preflight(cfg);
+    if (!all_passed(report)) {
+      for (const auto& item : report) {
+        if (item.status == CheckStatus::Fail) spdlog::error("preflight: {} {}: {}", item.scope, item.name, item.detail);
+      }
+      spdlog::error("crmsync run: the preflight failed (see above, or run crmsync check); nothing was changed on the "
+                    "source");
+      return ExitCode::Permanent;
+    }
+  }
   if (phase == checkpoint::Phase::New || phase == checkpoint::Phase::Copying) {
-    auto tables = describe_tables(cfg, *s.source, *s.target);
+    auto tables = describe_tables(cfg, *s.source, *s.target, phase == checkpoint::Phase::Copying);
     if (!tables) return fail(tables.error());
     auto outcome = copy_all(s, *tables, phase);
     if (!outcome) return fail(outcome.error());

@@ -109,8 +109,8 @@ Status RelationCache::update(const Relation& rel, sink::postgres::Applier& appli
     }
   }
   if (mapping == nullptr) {
-    // A target column the source no longer sends was dropped on the source (generated columns are
-    // never sent; they are fine if the source still has them).
+    // A target column the source no longer sends, and no longer has, was dropped on the source
+    // (generated columns are never sent).
     auto source_info = pq::read_table(source_, rel.schema, rel.name);
     if (!source_info) return source_info.take_error();
     for (const auto& have : (*target)->columns) {
@@ -118,7 +118,10 @@ Status RelationCache::update(const Relation& rel, sink::postgres::Applier& appli
                                     [&](const RelationColumn& c) { return c.name == have.name; });
       if (sent || have.generated) continue;
       const auto* still = source_info->has_value() ? (*source_info)->column(have.name) : nullptr;
-      if (still != nullptr && still->generated) continue;
+      // Still on the source now: this Relation message is older than the column (a stream that
+      // replays from before an ADD COLUMN which a resumed copy already brought to the target). Its
+      // rows simply do not carry it; a later Relation message will.
+      if (still != nullptr) continue;
       return schema_stop(fmt::format(
           "at {}: column {}.{} no longer exists on the source but the target still has it; crmsync will not drop "
           "data silently. Run on the target: ALTER TABLE {} DROP COLUMN {} (or keep it by making it nullable and "

@@ -16,9 +16,12 @@ WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
 constexpr const char* kColumnsSql = R"sql(
 SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attgenerated <> '',
        COALESCE(a.attnum = ANY (pk.indkey), false),
-       a.atttypid < 16384 AND t.typelem < 16384 AND t.typtype = 'b'
+       a.atttypid < 16384 AND t.typelem < 16384 AND t.typtype = 'b',
+       a.atthasdef AND a.attgenerated = '', a.attidentity,
+       CASE WHEN a.attgenerated <> '' THEN pg_get_expr(ad.adbin, ad.adrelid) END
 FROM pg_attribute a
 JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
 LEFT JOIN pg_index pk ON pk.indrelid = a.attrelid AND pk.indisprimary
 WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum
@@ -63,6 +66,11 @@ Result<std::optional<TableInfo>> read_table(Connection& conn, const std::string&
         .generated = cols->get(r, 3) == "t",
         .primary_key = cols->get(r, 4) == "t",
         .builtin_type = cols->get(r, 5) == "t",
+        .has_default = cols->get(r, 6) == "t",
+        .identity = cols->get(r, 7) == "a"   ? IdentityKind::Always
+                    : cols->get(r, 7) == "d" ? IdentityKind::ByDefault
+                                             : IdentityKind::None,
+        .generation = std::string(cols->get(r, 8)),
     });
   }
   return std::optional<TableInfo>{std::move(info)};

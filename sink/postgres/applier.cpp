@@ -2,11 +2,13 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
 
 #include "sink/postgres/copy_sink.hpp"
 #include "sink/postgres/statements.hpp"
@@ -32,11 +34,6 @@ Result<std::unique_ptr<Applier>> Applier::connect(const pq::ConnectOptions& targ
   auto conn = pq::Connection::connect(target);
   if (!conn) return conn.take_error();
   if (auto ok = ensure_state_tables(*conn); !ok) return ok.take_error();
-  auto made = conn->exec(fmt::format(
-      "CREATE TABLE IF NOT EXISTS {}.apply_progress (pipeline text PRIMARY KEY, lsn pg_lsn NOT NULL, "
-      "applied_at timestamptz NOT NULL DEFAULT now())",
-      kStateSchema));
-  if (!made) return made.take_error();
   auto applier = std::unique_ptr<Applier>(new Applier(std::move(conn).value(), std::move(pipeline)));
   return applier;
 }
@@ -169,6 +166,16 @@ Status Applier::sync(bool ends_transaction) {
       } else if (st == PGRES_COMMAND_OK && expect > 0) {
         const auto affected = std::strtoll(PQcmdTuples(r), nullptr, 10);
         if (affected < expect) counters_.rows_not_found += expect - affected;
+        if (affected > expect) {
+          // A key that is not unique on the target (a partitioned target whose key differs per
+          // partition, a missing constraint): one source row changed several target rows.
+          if (counters_.rows_extra == 0) {
+            spdlog::warn("a statement on {} changed {} rows where the source changed {}: the target's key is not "
+                         "unique; the target now differs from the source (counted in the stop line)",
+                         conn_.description(), affected, expect);
+          }
+          counters_.rows_extra += affected - expect;
+        }
       }
       PQclear(r);
     }
@@ -253,9 +260,13 @@ Status Applier::locate(const Route& route, OldKind old_kind, const Row& old_row,
 Status Applier::send_update(const Route& route, OldKind old_kind, const Row& old_row, const Row& new_row) {
   params_.clear();
   set_columns_.clear();
+  // Without an old tuple the key did not change: leave it out of SET, as a GENERATED ALWAYS
+  // identity key may only be "updated" to DEFAULT (428C9), and an unchanged key costs index work.
+  const bool key_unchanged = old_kind == OldKind::None && !route.full_identity;
   for (std::size_t i = 0; i < new_row.size() && i < route.columns.size(); ++i) {
     // Unchanged TOAST values were not sent: leave the column alone, never write NULL over it.
     if (!written(route, new_row, i)) continue;
+    if (key_unchanged && std::find(route.key.begin(), route.key.end(), i) != route.key.end()) continue;
     set_columns_.push_back(i);
     params_.push_back(&new_row[i]);
   }
@@ -375,6 +386,14 @@ void Applier::rollback() {
   explicit_ = false;
   if (queue_prepared("rollback", [] { return std::string("ROLLBACK"); }, {}, 0)) (void)sync(true);
   error_.reset();
+  // A ROLLBACK queued behind a failed statement that no sync had reached yet is skipped by the
+  // server, and a sync does not end an explicit transaction block: the session would stay in an
+  // aborted block and the next batch fail with 25P02. Whatever was skipped, leave here outside
+  // any transaction.
+  const auto status = PQtransactionStatus(conn_.raw());
+  if ((status == PQTRANS_INERROR || status == PQTRANS_INTRANS) && PQexitPipelineMode(conn_.raw()) == 1) {
+    PQclear(PQexec(conn_.raw(), "ROLLBACK"));
+  }
 }
 
 }  // namespace crmsync::sink::postgres

@@ -36,6 +36,7 @@ enum class OldKind { None, Key, Full };
 struct ApplyCounters {
   std::int64_t statements = 0;
   std::int64_t rows_not_found = 0;  // UPDATE/DELETE that matched no target row
+  std::int64_t rows_extra = 0;      // target rows changed beyond one per source row (a non-unique key)
   std::int64_t merged = 0;          // changes absorbed into another change of the same key
   std::int64_t multirow_rows = 0;   // rows written by multi-row statements
 };

@@ -29,7 +29,9 @@ CREATE TABLE IF NOT EXISTS {0}.copy_progress (
   snapshot     text        NOT NULL,
   copied_at    timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (pipeline, source_table, chunk)
-))sql",
+);
+CREATE TABLE IF NOT EXISTS {0}.apply_progress (pipeline text PRIMARY KEY, lsn pg_lsn NOT NULL,
+                                               applied_at timestamptz NOT NULL DEFAULT now()))sql",
                                   kStateSchema));
 }
 
@@ -84,7 +86,10 @@ Status create_table(pq::Connection& conn, const TableInfo& source) {
   std::vector<std::string> defs;
   std::vector<std::string> key;
   for (const auto& c : source.columns) {
-    defs.push_back(fmt::format("{} {}{}", pq::quote_ident(c.name), c.type, c.not_null ? " NOT NULL" : ""));
+    // A generated column is created generated (the copy and the stream never write it), so it is
+    // computed on the target as on the source instead of staying NULL.
+    const auto generated = c.generated ? fmt::format(" GENERATED ALWAYS AS ({}) STORED", c.generation) : std::string();
+    defs.push_back(fmt::format("{} {}{}{}", pq::quote_ident(c.name), c.type, generated, c.not_null ? " NOT NULL" : ""));
     if (c.primary_key) key.push_back(pq::quote_ident(c.name));
   }
   if (!key.empty()) {

@@ -79,7 +79,8 @@ std::string multirow_insert_sql(const Route& route, const std::vector<std::size_
     names.push_back(pq::quote_ident(route.columns.at(columns[i])));
     values.push_back(cast(route, i, columns[i]));
   }
-  return fmt::format("INSERT INTO {} ({}) SELECT {} FROM {}", pq::quote_qualified(route.schema, route.table),
+  return fmt::format("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {}",
+                     pq::quote_qualified(route.schema, route.table),
                      fmt::join(names, ", "), fmt::join(values, ", "), unnest_from(columns.size()));
 }
 

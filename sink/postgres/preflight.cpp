@@ -1,5 +1,7 @@
 #include "sink/postgres/preflight.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -66,6 +68,27 @@ void check_table(pq::Connection& conn, const ExpectedTable& want, CheckReport& o
     out.push_back(item(label, CheckStatus::Fail, fmt::format("missing columns: {}", fmt::join(missing, ", "))));
     return;
   }
+  // A NOT NULL column without a default that nothing writes: every insert would fail (23502).
+  std::vector<std::string> unfilled;
+  std::vector<std::string> notes;
+  for (const auto& c : have.columns) {
+    const bool written = std::any_of(want.columns.begin(), want.columns.end(),
+                                     [&](const ExpectedColumn& w) { return w.name == c.name; });
+    if (!written && !c.may_be_omitted()) unfilled.push_back(c.name);
+    if (written && c.identity == IdentityKind::Always) {
+      notes.push_back(fmt::format("identity column {} (GENERATED ALWAYS) is written with OVERRIDING SYSTEM VALUE; "
+                                  "sync its sequence at cutover",
+                                  c.name));
+    }
+  }
+  if (!unfilled.empty()) {
+    out.push_back(item(label, CheckStatus::Fail,
+                       fmt::format("NOT NULL column(s) without a default that the mapping leaves empty: {}; map a "
+                                   "source column to them or give them a DEFAULT",
+                                   fmt::join(unfilled, ", "))));
+    return;
+  }
+  if (have.kind == TableKind::Partitioned) notes.emplace_back("partitioned: rows are routed to its partitions");
   auto lacking = missing_privileges(conn, pq::quote_qualified(want.schema, want.name));
   if (!lacking) {
     out.push_back(item(label, CheckStatus::Fail, fmt::format("could not check: {}", lacking.error().message)));
@@ -81,7 +104,9 @@ void check_table(pq::Connection& conn, const ExpectedTable& want, CheckReport& o
                        fmt::format("types differ, values are cast by the target on write: {}", fmt::join(retyped, ", "))));
     return;
   }
-  out.push_back(item(label, CheckStatus::Ok, fmt::format("{} columns mapped", want.columns.size())));
+  out.push_back(item(label, CheckStatus::Ok,
+                     fmt::format("{} columns mapped{}{}", want.columns.size(), notes.empty() ? "" : "; ",
+                                 fmt::join(notes, "; "))));
 }
 
 // Copy and apply sessions run with session_replication_role = replica: try it (and roll back), the

@@ -44,8 +44,10 @@ std::string row_locator(const Route& route, const std::vector<std::size_t>& wher
     }
   }
   if (!route.full_identity) return fmt::format("{}", fmt::join(terms, " AND "));
-  // Duplicate rows are possible without a key: change exactly one of them, as the source did.
-  return fmt::format("ctid = (SELECT ctid FROM {} WHERE {} LIMIT 1)", target_name(route),
+  // Duplicate rows are possible without a key: change exactly one of them, as the source did. A
+  // ctid is unique only within one table, so on a partitioned or inheritance target the row is
+  // named by (tableoid, ctid); the planner still makes it a TID scan of each partition.
+  return fmt::format("(tableoid, ctid) = (SELECT tableoid, ctid FROM {} WHERE {} LIMIT 1)", target_name(route),
                      terms.empty() ? std::string("true") : fmt::format("{}", fmt::join(terms, " AND ")));
 }
 
@@ -56,7 +58,9 @@ std::string insert_sql(const Route& route, const std::vector<std::size_t>& colum
     names.push_back(pq::quote_ident(route.columns.at(columns[p])));
     placeholders.push_back(fmt::format("${}", p + 1));
   }
-  return fmt::format("INSERT INTO {} ({}) VALUES ({})", target_name(route), fmt::join(names, ", "),
+  // OVERRIDING SYSTEM VALUE: a GENERATED ALWAYS identity column takes the source's value (it is a
+  // no-op for tables without one), as PostgreSQL's own apply does.
+  return fmt::format("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE VALUES ({})", target_name(route), fmt::join(names, ", "),
                      fmt::join(placeholders, ", "));
 }
 

@@ -106,6 +106,22 @@ TEST_CASE("applier: a batch commits whole or not at all, across mid-batch syncs 
     CHECK(count(pg) == "1");
     CHECK(applier->counters().rows_not_found == 1);
   }
+  SUBCASE("an error after a mid-batch sync (an explicit transaction block) is rolled back, and the next batch works") {
+    REQUIRE(applier->begin());
+    // The sync after 512 statements turned the batch into an explicit transaction; the duplicate
+    // comes after it, and the statements behind it are skipped by the server.
+    for (int i = 0; i < 1500; ++i) (void)applier->insert(route, item(i == 700 ? 1 : i, "a"));
+    auto committed = applier->commit(*Lsn::parse("0/500"));
+    REQUIRE_FALSE(committed);
+    CHECK(committed.error().message.find("23505") != std::string::npos);
+    applier->rollback();
+    CHECK(count(pg) == "0");
+    REQUIRE(applier->begin());
+    REQUIRE(applier->insert(route, item(1, "b")));
+    auto second = applier->commit(*Lsn::parse("0/600"));
+    REQUIRE_MESSAGE(static_cast<bool>(second), (second ? "" : second.error().message));
+    CHECK(count(pg) == "1");
+  }
 }
 
 TEST_CASE("applier: the progress row fences out a second daemon and a hand-edited position") {

@@ -56,6 +56,7 @@ TEST_CASE("copy: edge-case tables (empty, key only, no key, odd names, partition
 CREATE TABLE public.empty_t (id int PRIMARY KEY, v text);
 CREATE TABLE public.key_only (id bigint PRIMARY KEY);
 CREATE TABLE public.no_key (a text, b int);
+ALTER TABLE public.no_key REPLICA IDENTITY FULL;
 CREATE SCHEMA "Sales Team";
 CREATE TABLE "Sales Team"."Order Lines ü" ("Line ID" int PRIMARY KEY, "Qty" int, "naïve col" text);
 CREATE TABLE public.events (id bigint, at date NOT NULL, what text, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
@@ -104,8 +105,9 @@ TEST_CASE("copy: target tables are created on request, and a non-empty target is
   p.write_config({"public.accounts"});
   auto missing = p.crmsync({"run", "--stop-after-copy"});
   CHECK(missing.exit_code == 65);
-  CHECK(missing.err.find("target table public.accounts does not exist: create it, or set target.create_tables: true "
-                         "(identity mappings only)") != std::string::npos);
+  CHECK(missing.err.find("preflight: target table public.accounts: does not exist on the target: create it (the new "
+                         "CRM owns its schema), or set target.create_tables: true for an identity mapping") !=
+        std::string::npos);
 
   PipelineFixture q("copy-create2");
   q.source.exec(

@@ -29,6 +29,7 @@ constexpr const char* kContacts = R"sql(
 CREATE TABLE public.contacts (id bigint PRIMARY KEY, email text, payload jsonb, touched boolean NOT NULL DEFAULT false,
                               created_at timestamptz NOT NULL DEFAULT now());
 CREATE TABLE public.notes (body text, n int);
+ALTER TABLE public.notes REPLICA IDENTITY FULL;
 )sql";
 
 void load_contacts(const PgCluster& c, int rows) {

@@ -130,7 +130,15 @@ TEST_CASE(
   auto locker = p.source.connect();
   REQUIRE(locker.exec(fmt::format("BEGIN; LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", tname(kTables - 1))).ok());
   const int locker_pid = locker.backend_pid();
-  std::this_thread::sleep_for(6s);
+  // Hold the lock until a copy worker has reached the table and waited past the report threshold.
+  CHECK(wait_until(
+      [&] {
+        return p.source.query_value(
+                   "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'crmsync%' "
+                   "AND wait_event_type = 'Lock'") != "0";
+      },
+      120s));
+  std::this_thread::sleep_for(5s);
   REQUIRE(locker.exec("COMMIT").ok());
 
   // The copy finishes (every chunk committed, phase streaming) while the jobs go on.
@@ -138,7 +146,7 @@ TEST_CASE(
       [&] {
         return p.target.query_value("SELECT count(DISTINCT source_table) FROM crmsync.copy_progress") ==
                    std::to_string(kTables) &&
-               p.target.query_value("SELECT to_regclass('crmsync.apply_progress') IS NOT NULL") == "t";
+               p.target.query_value("SELECT count(*) FROM crmsync.apply_progress") == "1";
       },
       120s));
   std::this_thread::sleep_for(1s);
@@ -147,8 +155,8 @@ TEST_CASE(
   writes.stop();
   CAPTURE(truncate.last_error());
   CAPTURE(vacuum.last_error());
-  // The legacy jobs never waited for the whole copy: at most about a chunk (and the 6-second lock,
-  // which the TRUNCATE of another table does not wait for).
+  // The legacy jobs never waited for the whole copy: at most about a chunk (and not for the
+  // operator's lock on another table, which a copy worker sat behind for several seconds).
   CHECK(truncate.runs() > 3);
   CHECK(truncate.failures() == 0);
   CHECK(vacuum.failures() == 0);
@@ -333,4 +341,187 @@ TEST_CASE("live copy: error lines name the table, constraint and SQLSTATE, never
   CHECK(r.err.find("people_email_key") != std::string::npos);
   CHECK(r.err.find("jane.doe") == std::string::npos);
   CHECK(r.err.find("1980") == std::string::npos);
+}
+
+TEST_CASE("live copy: identity keys, a partitioned target of a FULL-identity table and generated columns") {
+  PipelineFixture p("target-features");
+  p.source.exec(R"sql(
+CREATE TABLE public.contacts (id bigint PRIMARY KEY, name text NOT NULL);
+CREATE TABLE public.log (n int NOT NULL, body text);
+ALTER TABLE public.log REPLICA IDENTITY FULL;
+CREATE TABLE public.scores (id int PRIMARY KEY, a int NOT NULL, doubled int GENERATED ALWAYS AS (a * 2) STORED);
+INSERT INTO public.contacts SELECT g, 'c' || g FROM generate_series(1, 50) g;
+INSERT INTO public.log VALUES (1, 'first'), (11, 'first'), (2, 'x'), (12, 'x');
+INSERT INTO public.scores (id, a) SELECT g, g FROM generate_series(1, 20) g;
+)sql");
+  // The new CRM: its own identity key, the log partitioned, scores created by crmsync.
+  p.target.exec(R"sql(
+CREATE TABLE public.contacts (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL);
+CREATE TABLE public.log (n int NOT NULL, body text) PARTITION BY RANGE (n);
+CREATE TABLE public.log_low PARTITION OF public.log FOR VALUES FROM (0) TO (10);
+CREATE TABLE public.log_high PARTITION OF public.log FOR VALUES FROM (10) TO (100);
+)sql");
+  // (extra follows target.dsn, so an indented key lands in the target section)
+  p.write_config_with(p.source.dsn(), p.target.dsn(), {"public.contacts", "public.log", "public.scores"},
+                      "  create_tables: true\napply:\n  max_batch_delay_ms: 10\n");
+  const auto check = p.crmsync({"check"});
+  CAPTURE(check.out);
+  CHECK(check.exit_code == 0);
+  CHECK(check.out.find("identity column id (GENERATED ALWAYS) is written with OVERRIDING SYSTEM VALUE") !=
+        std::string::npos);
+  CHECK(check.out.find("partitioned: rows are routed to its partitions") != std::string::npos);
+
+  BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
+  auto equal = [&] {
+    return table_checksum(p.target, "public.contacts", "id") == table_checksum(p.source, "public.contacts", "id") &&
+           table_checksum(p.target, "public.log", "n, body") == table_checksum(p.source, "public.log", "n, body") &&
+           table_checksum(p.target, "public.scores", "id") == table_checksum(p.source, "public.scores", "id");
+  };
+  if (!wait_until(
+          [&] {
+            return p.target.query_value("SELECT to_regclass('public.scores') IS NOT NULL") == "t" &&
+                   row_count(p.target, "public.scores") == 20;
+          },
+          60s)) {
+    run.signal(SIGTERM);
+    FAIL_CHECK(run.wait().err);
+    return;
+  }
+  CHECK(equal());
+  // The generated column was created generated: computed on the target, not left NULL.
+  CHECK(p.target.query_value("SELECT attgenerated FROM pg_attribute WHERE attrelid = 'public.scores'::regclass AND "
+                             "attname = 'doubled'") == "s");
+  p.source.exec(R"sql(
+INSERT INTO public.contacts VALUES (100, 'streamed');
+UPDATE public.contacts SET name = 'renamed' WHERE id = 7;
+UPDATE public.log SET body = 'changed' WHERE n = 1;
+DELETE FROM public.log WHERE n = 2;
+INSERT INTO public.scores (id, a) VALUES (21, 21);
+UPDATE public.scores SET a = 100 WHERE id = 1;
+)sql");
+  CHECK(wait_until([&] { return row_count(p.target, "public.contacts") == 51 && equal(); }, 30s));
+  // Only the one row changed, in the one partition: the other partition's row at the same ctid
+  // is untouched.
+  CHECK(p.target.query_value("SELECT body FROM public.log WHERE n = 11") == "first");
+  CHECK(p.target.query_value("SELECT count(*) FROM public.log WHERE n = 12") == "1");
+  run.signal(SIGTERM);
+  const auto r = run.wait();
+  CAPTURE(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.find("428C9") == std::string::npos);
+}
+
+TEST_CASE("live copy: run passes the preflight before it changes anything on the source") {
+  SUBCASE("a table without a usable replica identity") {
+    PipelineFixture p("preflight-identity");
+    const char* ddl =
+        "CREATE TABLE public.accounts (id bigint PRIMARY KEY, name text);"
+        "CREATE TABLE public.activity_log (at timestamptz, what text);";
+    p.source.exec(ddl);
+    p.target.exec(ddl);
+    p.source.exec("INSERT INTO public.activity_log VALUES (now(), 'login')");
+    p.write_config({"public.accounts", "public.activity_log"});
+    const auto r = p.crmsync({"run"});
+    CAPTURE(r.err);
+    CHECK(r.exit_code == 65);
+    CHECK(r.err.find("preflight: source table public.activity_log") != std::string::npos);
+    CHECK(r.err.find("nothing was changed on the source") != std::string::npos);
+    CHECK(p.source.query_value("SELECT count(*) FROM pg_publication") == "0");
+    CHECK(p.source.query_value("SELECT count(*) FROM pg_replication_slots") == "0");
+    // The legacy application's own writes still work.
+    p.source.exec("UPDATE public.activity_log SET what = 'logout'; DELETE FROM public.activity_log");
+  }
+  SUBCASE("a role that may not create the publication") {
+    PipelineFixture p("preflight-owner");
+    const char* ddl = "CREATE TABLE public.accounts (id bigint PRIMARY KEY, name text)";
+    p.source.exec(ddl);
+    p.target.exec(ddl);
+    p.source.exec("CREATE ROLE crm_reader LOGIN REPLICATION; GRANT SELECT ON public.accounts TO crm_reader");
+    p.write_config_with(fmt::format("host=127.0.0.1 port={} user=crm_reader dbname=postgres", p.source.port()),
+                        p.target.dsn(), {"public.accounts"});
+    const auto check = p.crmsync({"check"});
+    CAPTURE(check.out);
+    CHECK(check.exit_code == 1);
+    CHECK(check.out.find("crmsync cannot create publication \"crmsync_it_pipeline\"") != std::string::npos);
+    CHECK(check.out.find("CREATE PUBLICATION \"crmsync_it_pipeline\" FOR TABLE \"public\".\"accounts\"") !=
+          std::string::npos);
+    const auto r = p.crmsync({"run"});
+    CAPTURE(r.err);
+    CHECK(r.exit_code == 65);
+    CHECK(p.source.query_value("SELECT count(*) FROM pg_replication_slots") == "0");
+    // Once the owner has created it, check and run go ahead.
+    p.source.exec(
+        "CREATE PUBLICATION crmsync_it_pipeline FOR TABLE public.accounts WITH (publish_via_partition_root = "
+        "true)");
+    const auto again = p.crmsync({"check"});
+    CAPTURE(again.out);
+    CHECK(again.out.find("exists and has every table") != std::string::npos);
+    CHECK(p.crmsync({"run", "--stop-after-copy"}).exit_code == 0);
+  }
+  SUBCASE("a NOT NULL target column that nothing fills") {
+    PipelineFixture p("preflight-notnull");
+    p.source.exec("CREATE TABLE public.accounts (id bigint PRIMARY KEY, name text)");
+    p.target.exec("CREATE TABLE public.accounts (id bigint PRIMARY KEY, name text, region text NOT NULL)");
+    p.write_config({"public.accounts"});
+    const auto check = p.crmsync({"check"});
+    CAPTURE(check.out);
+    CHECK(check.exit_code == 1);
+    CHECK(check.out.find("NOT NULL column(s) without a default that the mapping leaves empty: region") !=
+          std::string::npos);
+  }
+}
+
+TEST_CASE("live copy: after losing the state directory, following the refusal's advice once leads to a working run") {
+  PipelineFixture p("lost-state");
+  const char* ddl = "CREATE TABLE public.accounts (id bigint PRIMARY KEY, name text)";
+  p.source.exec(ddl);
+  p.target.exec(ddl);
+  p.source.exec("INSERT INTO public.accounts SELECT g, 'a' || g FROM generate_series(1, 500) g");
+  p.write_config({"public.accounts"}, "apply:\n  max_batch_delay_ms: 10\n");
+  {
+    BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
+    REQUIRE(wait_until([&] { return row_count(p.target, "public.accounts") == 500; }, 60s));
+    p.source.exec("UPDATE public.accounts SET name = 'changed' WHERE id <= 10");
+    REQUIRE(wait_until(
+        [&] {
+          return table_checksum(p.target, "public.accounts", "id") == table_checksum(p.source, "public.accounts", "id");
+        },
+        30s));
+    run.signal(SIGTERM);
+    REQUIRE(run.wait().exit_code == 0);
+  }
+  REQUIRE(run_process({"/bin/rm", "-rf", p.state_dir()}).exit_code == 0);
+  p.source.exec("UPDATE public.accounts SET name = 'while stopped' WHERE id = 1");
+
+  const auto refused = p.crmsync({"run", "--stop-after-copy"});
+  CAPTURE(refused.err);
+  CHECK(refused.exit_code == 65);
+  const std::vector<std::string> steps{
+      "SELECT pg_drop_replication_slot('crmsync_it_pipeline')",
+      "DELETE FROM crmsync.copy_progress WHERE pipeline = 'it_pipeline'",
+      "DELETE FROM crmsync.apply_progress WHERE pipeline = 'it_pipeline'",
+      "set snapshot.truncate_target: true",
+  };
+  for (const auto& step : steps) CHECK(refused.err.find(step) != std::string::npos);
+  CHECK(row_count(p.target, "public.accounts") == 500);  // the refusal touched nothing
+
+  // Follow the advice, once, literally.
+  p.source.exec(steps[0]);
+  p.target.exec(steps[1] + "; " + steps[2]);
+  REQUIRE(run_process({"/bin/rm", "-rf", p.state_dir()}).exit_code == 0);
+  p.write_config({"public.accounts"}, "apply:\n  max_batch_delay_ms: 10\nsnapshot:\n  truncate_target: true\n");
+  const auto again = p.crmsync({"run", "--stop-after-copy"});
+  CAPTURE(again.err);
+  CHECK(again.exit_code == 0);
+  CHECK(table_checksum(p.target, "public.accounts", "id") == table_checksum(p.source, "public.accounts", "id"));
+  // And it streams on from there.
+  BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
+  p.source.exec("INSERT INTO public.accounts VALUES (501, 'after')");
+  CHECK(wait_until(
+      [&] {
+        return table_checksum(p.target, "public.accounts", "id") == table_checksum(p.source, "public.accounts", "id");
+      },
+      30s));
+  run.signal(SIGTERM);
+  CHECK(run.wait().exit_code == 0);
 }

@@ -38,6 +38,6 @@ TEST_CASE("multi-row statements unnest one text[] per column and cast to the tar
         R"(UPDATE "public"."Deals" AS t SET "Amount" = u.c1::numeric, "note" = u.c2::character varying )"
         R"(FROM unnest($1::text[], $2::text[], $3::text[]) AS u(c0, c1, c2) WHERE t."id" = u.c0::bigint)");
   CHECK(multirow_insert_sql(r, {0, 2}) ==
-        R"(INSERT INTO "public"."Deals" ("id", "Amount") SELECT u.c0::bigint, u.c1::numeric )"
+        R"(INSERT INTO "public"."Deals" ("id", "Amount") OVERRIDING SYSTEM VALUE SELECT u.c0::bigint, u.c1::numeric )"
         R"(FROM unnest($1::text[], $2::text[]) AS u(c0, c1))");
 }
