@@ -56,7 +56,10 @@ ApplyOutcome ApplyLoop::classify(const Error& e) {
     return ApplyOutcome::TargetLost;
   }
   (void)reporter_.flush();
-  spdlog::error("apply stopped at {} (last durable position {}): {}", txn_final_, applied_, e.message);
+  spdlog::error("apply stopped in source transaction {} committing at {} (last durable position {}): {}. Fix the "
+                "cause on the target (or the row on the source), then start crmsync again: it resumes from {} and "
+                "applies that transaction whole",
+                xid_.value(), txn_final_, applied_, e.message, applied_);
   applier_.rollback();
   return ApplyOutcome::Fatal;
 }

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <set>
+#include <thread>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -272,14 +274,10 @@ Result<CopyOutcome> copy_all(Session& s, std::vector<CopyTable>& tables, checkpo
 
 }  // namespace
 
-ExitCode run_command(const config::PipelineConfig& cfg, const RunOptions& options) {
-  if (const auto unsupported = mapping::unsupported_features(cfg); !unsupported.empty()) {
-    for (const auto& use : unsupported) {
-      spdlog::error("{} is not applied yet: crmsync run would write untransformed values; remove it", use);
-    }
-    return ExitCode::Failure;
-  }
-  install_stop_handlers();
+namespace {
+
+// One start: open everything, copy if needed, stream. ExitCode::Failure means a retryable error.
+ExitCode run_attempt(const config::PipelineConfig& cfg, const RunOptions& options) {
   Session s{.cfg = cfg, .store = nullptr, .sessions = {}, .source_opts = {}, .target_opts = {},
             .repl = {}, .source = {}, .target = {}, .identity = {}};
   if (auto ok = open_session(s); !ok) return fail(ok.error());
@@ -331,6 +329,33 @@ ExitCode run_command(const config::PipelineConfig& cfg, const RunOptions& option
   s.target.reset();
   notify_status("streaming");
   return stream_changes(cfg, *s.sessions, *s.store, (*identity)->consistent_lsn);
+}
+
+}  // namespace
+
+ExitCode run_command(const config::PipelineConfig& cfg, const RunOptions& options) {
+  if (const auto unsupported = mapping::unsupported_features(cfg); !unsupported.empty()) {
+    for (const auto& use : unsupported) {
+      spdlog::error("{} is not applied yet: crmsync run would write untransformed values; remove it", use);
+    }
+    return ExitCode::Permanent;
+  }
+  install_stop_handlers();
+  // A retryable failure (a server unreachable or lost, during start-up or the copy) is retried
+  // here, with a pause that doubles up to a minute and never resets while failures continue; the
+  // copy resumes from its finished chunks. Permanent errors return at once.
+  auto pause = std::chrono::seconds(1);
+  while (true) {
+    const auto code = run_attempt(cfg, options);
+    if (code != ExitCode::Failure || stop_requested()) return code;
+    spdlog::warn("crmsync run: a retryable error stopped this attempt (above); trying again in {} s", pause.count());
+    for (auto until = std::chrono::steady_clock::now() + pause;
+         std::chrono::steady_clock::now() < until && !stop_requested();) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (stop_requested()) return ExitCode::Ok;
+    pause = std::min(pause * 2, std::chrono::seconds(60));
+  }
 }
 
 }  // namespace crmsync::daemon

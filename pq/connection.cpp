@@ -12,11 +12,16 @@ namespace {
 
 
 // A connection failure can be transient (server restarting, network); a bad password or a missing
-// database is not, but libpq does not tell them apart reliably before PG 16, so the caller decides
-// how many times to retry. We mark failures retryable and let the caller's budget bound it.
+// database is not.
 Error connect_error(const std::string& description, const char* message) {
-  return Error{ErrorCode::ConnectionFailed, fmt::format("cannot connect to {}: {}", description, one_line(message)),
-               Retry::Yes};
+  // What no retry cures: a refused password or missing role/database, an hba rule. (The server
+  // sends no SQLSTATE to libpq's connect path before PG 16, so this reads its English text.)
+  const auto text = one_line(message);
+  const bool permanent = text.find("authentication failed") != std::string::npos ||
+                         text.find("no pg_hba.conf entry") != std::string::npos ||
+                         (text.find("does not exist") != std::string::npos && text.find("FATAL") != std::string::npos);
+  return Error{ErrorCode::ConnectionFailed, fmt::format("cannot connect to {}: {}", description, text),
+               permanent ? Retry::No : Retry::Yes};
 }
 
 // Server NOTICEs ("relation already exists, skipping") are chatter: debug. WARNINGs are kept.
@@ -28,6 +33,17 @@ void on_notice(void* /*arg*/, const PGresult* res) {
   } else {
     spdlog::debug("server: {}", text);
   }
+}
+
+// The value of `keyword` in a libpq option array, which it frees.
+std::optional<std::string> take_option(PQconninfoOption* opts, std::string_view keyword) {
+  if (opts == nullptr) return std::nullopt;
+  std::optional<std::string> out;
+  for (auto* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val != nullptr && keyword == o->keyword) out = o->val;
+  }
+  PQconninfoFree(opts);
+  return out;
 }
 
 }  // namespace
@@ -57,16 +73,7 @@ namespace {
 // The user's own `options` (from the connection string) come first, so that pinned settings,
 // appended after them, win. Backslashes and spaces in values are escaped as libpq requires.
 std::string startup_options(std::string_view dsn, const std::vector<Setting>& settings) {
-  std::string out;
-  char* err = nullptr;
-  const std::string text(dsn);
-  if (PQconninfoOption* opts = PQconninfoParse(text.c_str(), &err); opts != nullptr) {
-    for (auto* o = opts; o->keyword != nullptr; ++o) {
-      if (o->val != nullptr && std::string_view(o->keyword) == "options") out = o->val;
-    }
-    PQconninfoFree(opts);
-  }
-  PQfreemem(err);
+  std::string out = dsn_keyword(dsn, "options").value_or("");
   for (const auto& s : settings) {
     if (s.name == "client_encoding") continue;  // its own keyword (see connect)
     if (!out.empty()) out += ' ';
@@ -196,6 +203,10 @@ Result<QueryResult> Connection::check(QueryResult res) {
 
 int Connection::server_version() const { return PQserverVersion(conn_.get()); }
 int Connection::backend_pid() const { return PQbackendPID(conn_.get()); }
+std::optional<std::string> Connection::option(std::string_view keyword) const {
+  return take_option(PQconninfo(conn_.get()), keyword);
+}
+
 bool Connection::ok() const { return PQstatus(conn_.get()) == CONNECTION_OK; }
 
 std::string one_line(const char* message) {
@@ -273,13 +284,7 @@ std::optional<std::string> dsn_keyword(std::string_view dsn, std::string_view ke
   const std::string text(dsn);
   PQconninfoOption* opts = PQconninfoParse(text.c_str(), &err);
   PQfreemem(err);
-  if (opts == nullptr) return std::nullopt;
-  std::optional<std::string> out;
-  for (auto* o = opts; o->keyword != nullptr; ++o) {
-    if (o->val != nullptr && keyword == o->keyword) out = o->val;
-  }
-  PQconninfoFree(opts);
-  return out;
+  return take_option(opts, keyword);
 }
 
 std::string quote_ident(std::string_view name) {

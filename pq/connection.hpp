@@ -73,6 +73,8 @@ class Connection {
   [[nodiscard]] int server_version() const;  // e.g. 150018
   /// The server process serving this connection (pg_stat_activity.pid).
   [[nodiscard]] int backend_pid() const;
+  /// The value libpq uses for a connection keyword (e.g. "keepalives_idle"), if set.
+  [[nodiscard]] std::optional<std::string> option(std::string_view keyword) const;
   /// Whether the connection is still up (false once the server has gone away).
   [[nodiscard]] bool ok() const;
   [[nodiscard]] const std::string& description() const { return description_; }

@@ -3,9 +3,11 @@
 -- demo uses `newcrm`):
 --   psql -v ON_ERROR_STOP=1 -d newcrm -f scripts/demo-data/newcrm_schema.sql
 --
--- Primary keys, NOT NULL and CHECK constraints match the source. Foreign keys are deliberately
--- left out: the initial copy loads tables in parallel, each in its own transaction, so a contact
--- may arrive before its account. A real migration adds them after the copy (or at cut-over).
+-- Primary keys, NOT NULL and CHECK constraints match the source, and so do the foreign keys: the
+-- copy loads tables in parallel, each chunk in its own transaction, so a contact may arrive before
+-- its account, but crmsync's sessions run with session_replication_role = replica (as
+-- PostgreSQL's own logical replication does), so foreign keys are not checked for replicated rows
+-- and the target ends up consistent whatever the order.
 
 SET client_min_messages = warning;
 
@@ -29,7 +31,7 @@ CREATE TABLE accounts (
 
 CREATE TABLE contacts (
   id              bigserial PRIMARY KEY,
-  account_id      bigint,
+  account_id      bigint REFERENCES accounts,
   first_name      text NOT NULL,
   last_name       text NOT NULL,
   email           text,
@@ -43,8 +45,8 @@ CREATE INDEX contacts_account_id_idx ON contacts (account_id);
 
 CREATE TABLE deals (
   id              bigserial PRIMARY KEY,
-  account_id      bigint NOT NULL,
-  contact_id      bigint,
+  account_id      bigint NOT NULL REFERENCES accounts,
+  contact_id      bigint REFERENCES contacts,
   title           text NOT NULL,
   amount          numeric(12, 2),
   stage           deal_stage NOT NULL DEFAULT 'prospecting',
@@ -54,7 +56,7 @@ CREATE INDEX deals_account_id_idx ON deals (account_id);
 
 CREATE TABLE activities (
   id              bigserial PRIMARY KEY,
-  contact_id      bigint NOT NULL,
+  contact_id      bigint NOT NULL REFERENCES contacts,
   kind            text NOT NULL CHECK (kind IN ('call', 'email', 'meeting', 'note')),
   body            text,
   happened_at     timestamptz NOT NULL

@@ -298,7 +298,8 @@ TEST_CASE("live copy: permanent errors exit 65, which the unit does not restart,
     CAPTURE(r.err);
     CHECK(r.exit_code == 65);
     CHECK(r.err.find("23514") != std::string::npos);
-    CHECK(r.err.find("apply stopped at") != std::string::npos);
+    CHECK(r.err.find("apply stopped in source transaction") != std::string::npos);
+    CHECK(r.err.find("table public.deals") != std::string::npos);
   }
   SUBCASE("a statement_timeout that strikes the same batch again and again") {
     PipelineFixture p("perm-timeout");
@@ -524,4 +525,27 @@ TEST_CASE("live copy: after losing the state directory, following the refusal's 
       30s));
   run.signal(SIGTERM);
   CHECK(run.wait().exit_code == 0);
+}
+
+TEST_CASE("live copy: a server that is down at start is waited for inside the process, with growing pauses") {
+  PipelineFixture p("retry-start");
+  const char* ddl = "CREATE TABLE public.accounts (id bigint PRIMARY KEY, name text)";
+  p.source.exec(ddl);
+  p.target.exec(ddl);
+  p.source.exec("INSERT INTO public.accounts SELECT g, 'a' FROM generate_series(1, 100) g");
+  p.write_config({"public.accounts"});
+  REQUIRE(run_process({script_path("pg-cluster"), "stop-server", p.target.name(), std::to_string(p.target.port())})
+              .exit_code == 0);
+  BackgroundProcess run({crmsync_binary(), "run", "--stop-after-copy", "-c", p.config_path()});
+  std::this_thread::sleep_for(4s);
+  CHECK(run.running());  // not exited 1 for systemd to restart: retrying itself
+  REQUIRE(run_process({script_path("pg-cluster"), "start-server", p.target.name(), std::to_string(p.target.port())})
+              .exit_code == 0);
+  REQUIRE(wait_until([&] { return !run.running(); }, 60s));
+  const auto r = run.wait();
+  CAPTURE(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.find("trying again in 1 s") != std::string::npos);
+  CHECK(r.err.find("trying again in 2 s") != std::string::npos);
+  CHECK(row_count(p.target, "public.accounts") == 100);
 }

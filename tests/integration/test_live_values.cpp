@@ -197,3 +197,29 @@ TEST_CASE("live values: passwords with spaces, quotes, backslashes and '=' reach
   CHECK(unparsable.out.find("cannot be parsed") != std::string::npos);
   CHECK(unparsable.out.find("unterminated secret") == std::string::npos);
 }
+
+TEST_CASE(
+    "live values: every connection has TCP keepalives and the pinned settings, and a DSN may tune the keepalives") {
+  PgCluster pg("keepalive");
+  crmsync::pq::ConnectOptions o;
+  o.dsn = pg.dsn();
+  o.settings = {{"datestyle", "ISO"}, {"synchronous_commit", "on"}};
+  o.dsn += " options='-c datestyle=SQL,DMY -c work_mem=7MB'";
+  auto conn = crmsync::pq::Connection::connect(o);
+  REQUIRE(conn.ok());
+  // A target host that vanishes without a RST is noticed in about a minute, not two hours.
+  CHECK(conn->option("keepalives") == "1");
+  CHECK(conn->option("keepalives_idle") == "30");
+  CHECK(conn->option("keepalives_count") == "3");
+  CHECK(conn->option("tcp_user_timeout") == "60000");
+  // The user's own options stay, ours win where both set the same parameter.
+  auto res = conn->exec("SELECT current_setting('datestyle'), current_setting('work_mem')");
+  REQUIRE(res.ok());
+  CHECK(res->get(0, 0) == "ISO, DMY");
+  CHECK(res->get(0, 1) == "7MB");
+  o.dsn = pg.dsn() + " keepalives_idle=5 tcp_user_timeout=9000";
+  auto tuned = crmsync::pq::Connection::connect(o);
+  REQUIRE(tuned.ok());
+  CHECK(tuned->option("keepalives_idle") == "5");
+  CHECK(tuned->option("tcp_user_timeout") == "9000");
+}
