@@ -130,13 +130,21 @@ Interpolated interpolate(std::string_view text, const EnvLookup& env, const File
       if (splice == Splice::Raw || whole) {
         out.value += *value;
       } else if (is_uri(text)) {
-        out.value += percent_encode(*value);
+        // Only user, password and query values are encoded: a host list (h1:5432,h2:5432) is
+        // split by libpq before decoding, so it is spliced as written.
+        const auto scheme_end = text.find("://") + 3;
+        const auto at_sign = text.find('@', scheme_end);
+        const auto query = text.find('?', scheme_end);
+        const bool userinfo = at_sign != std::string_view::npos && i < at_sign;
+        const bool in_query = query != std::string_view::npos && i > query;
+        out.value += userinfo || in_query ? percent_encode(*value) : *value;
       } else {
         const bool quoted = !out.value.empty() && out.value.back() == '\'' && close + 1 < text.size() &&
                             text[close + 1] == '\'';
         // An empty value standing alone after "key=" must be written '' or libpq would take the
         // next keyword as the value; inside a word or quotes it is simply nothing.
-        const bool alone = !out.value.empty() && out.value.back() == '=' &&
+        const auto before = out.value.find_last_not_of(' ');
+        const bool alone = before != std::string::npos && out.value[before] == '=' &&
                            (close + 1 == text.size() || text[close + 1] == ' ');
         out.value += escape_conninfo(*value, quoted || !alone);
       }

@@ -22,6 +22,7 @@ struct ColumnInfo {
   bool has_default = false;  // DEFAULT expression (identity and generated columns have none here)
   IdentityKind identity = IdentityKind::None;
   std::string generation{};  // the expression of a generated column (pg_get_expr), else ""
+  std::string default_expr{};  // the DEFAULT expression (pg_get_expr), else ""
   /// A column that an INSERT may leave out: nullable, or with a default, identity or generated.
   [[nodiscard]] bool may_be_omitted() const {
     return !not_null || has_default || generated || identity != IdentityKind::None;

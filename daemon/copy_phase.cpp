@@ -57,11 +57,14 @@ class WorkQueue {
 
 enum class ChunkResult { Done, Stopped, Rewritten };
 
-// Whether the table (or any partition of it) got a new relfilenode after the copy's snapshot:
-// TRUNCATE, VACUUM FULL, CLUSTER and ALTER TABLE rewrites are not MVCC-safe, so a scan at the
-// older snapshot sees the new file's rows as invisible, i.e. an empty or partial table. Read inside
-// the chunk's transaction, pg_class gives the row as of the snapshot and pg_relation_filenode()
-// the file the COPY just read (the COPY's lock keeps it from changing until the transaction ends).
+// Whether the table (or any partition of it) got a new relfilenode after the copy's snapshot.
+// TRUNCATE and the rewriting forms of ALTER TABLE are not MVCC-safe: a scan at the older snapshot
+// sees the new file's rows as invisible, i.e. an empty or partial table. VACUUM FULL, CLUSTER and
+// SET TABLESPACE also give a new file but keep the rows' visibility; they cannot be told apart
+// from here, so they cost a re-copy of the chunk too (conservative, never wrong). Read inside the
+// chunk's transaction, pg_class gives the row as of the snapshot and pg_relation_filenode() the
+// current file (the COPY's lock keeps the partitions it read from changing until the transaction
+// ends; a partition it pruned may report a change, which again only costs a re-copy).
 Result<bool> rewritten_since_snapshot(pq::Connection& source, const CopyTable& table) {
   const auto name = pq::quote_literal(pq::quote_qualified(table.source.schema, table.source.table));
   auto res = source.exec(fmt::format(

@@ -76,9 +76,16 @@ Result<std::vector<CopyTable>> describe_tables(const config::PipelineConfig& cfg
       bool added = false;
       for (const auto& pair : t.plan.columns) {
         if (tgt->column(pair.target) != nullptr) continue;
-        const auto ddl = fmt::format("ALTER TABLE {} ADD COLUMN {} {}",
+        // With the source's default (unless it draws from a sequence, which the target does not
+        // have) and NOT NULL: a fast default gives the rows of the chunks already copied the value
+        // the source gives them, which no change in the stream would bring.
+        const auto* col = t.source_info.column(pair.source);
+        const bool keep_default = !col->default_expr.empty() && col->default_expr.find("nextval(") == std::string::npos;
+        const auto ddl = fmt::format("ALTER TABLE {} ADD COLUMN {} {}{}{}",
                                      pq::quote_qualified(t.plan.target.schema, t.plan.target.table),
-                                     pq::quote_ident(pair.target), t.source_info.column(pair.source)->type);
+                                     pq::quote_ident(pair.target), col->type,
+                                     keep_default ? " DEFAULT " + col->default_expr : std::string(),
+                                     keep_default && col->not_null ? " NOT NULL" : "");
         spdlog::info("copy: the source added column {}.{} since the copy started; running on the target: {}",
                      name.qualified(), pair.source, ddl);
         if (auto ok = target.exec(ddl); !ok) return ok.take_error();

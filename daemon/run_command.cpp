@@ -41,8 +41,15 @@ struct Session {
 
 // A retryable error (a server unreachable, a connection lost) exits 1 and systemd restarts us; any
 // other needs an operator, and restarting would only repeat it.
+// The message of the error that ended the current attempt (main thread only).
+std::string& last_failure() {
+  static std::string message;
+  return message;
+}
+
 ExitCode fail(const Error& e) {
   spdlog::error("{}", e.message);
+  last_failure() = e.message;
   return e.retryable() ? ExitCode::Failure : ExitCode::Permanent;
 }
 
@@ -260,6 +267,10 @@ Result<CopyOutcome> copy_all(Session& s, std::vector<CopyTable>& tables, checkpo
   constexpr int kMaxRounds = 10;
   auto outcome = phase == checkpoint::Phase::New ? first_copy(s, tables) : resume_copy(s, tables);
   for (int round = 1; outcome && *outcome == CopyOutcome::Rewritten; ++round) {
+    // A rewriting ALTER TABLE may have changed columns or types: describe the tables again.
+    auto fresh = describe_tables(s.cfg, *s.source, *s.target, true);
+    if (!fresh) return fresh.take_error();
+    tables = std::move(fresh).value();
     if (round == kMaxRounds) {
       return Error{ErrorCode::StateMismatch,
                    fmt::format("copy: source tables were rewritten (TRUNCATE, VACUUM FULL, CLUSTER or ALTER TABLE) "
@@ -278,6 +289,7 @@ namespace {
 
 // One start: open everything, copy if needed, stream. ExitCode::Failure means a retryable error.
 ExitCode run_attempt(const config::PipelineConfig& cfg, const RunOptions& options) {
+  last_failure().clear();
   Session s{.cfg = cfg, .store = nullptr, .sessions = {}, .source_opts = {}, .target_opts = {},
             .repl = {}, .source = {}, .target = {}, .identity = {}};
   if (auto ok = open_session(s); !ok) return fail(ok.error());
@@ -293,15 +305,28 @@ ExitCode run_attempt(const config::PipelineConfig& cfg, const RunOptions& option
     // Nothing on the source changes before the preflight that `check` runs has passed: a table
     // without a usable replica identity, once published, would make the legacy application's own
     // UPDATEs and DELETEs fail.
+    // Our own replication connection would count against the free WAL senders: close it for the
+    // check and open it again after.
+    s.repl.reset();
     const auto report = run_preflight(cfg);
     if (!all_passed(report)) {
+      bool unreachable = false;
       for (const auto& item : report) {
-        if (item.status == CheckStatus::Fail) spdlog::error("preflight: {} {}: {}", item.scope, item.name, item.detail);
+        if (item.status != CheckStatus::Fail) continue;
+        spdlog::error("preflight: {} {}: {}", item.scope, item.name, item.detail);
+        unreachable = unreachable || item.name == "connect";
+      }
+      if (unreachable) {
+        return fail(Error{ErrorCode::ConnectionFailed, "crmsync run: the preflight could not reach a server",
+                          Retry::Yes});
       }
       spdlog::error("crmsync run: the preflight failed (see above, or run crmsync check); nothing was changed on the "
                     "source");
       return ExitCode::Permanent;
     }
+    auto repl = connect(s.sessions->source("crmsync", pq::ReplicationMode::Database));
+    if (!repl) return fail(repl.error());
+    s.repl.emplace(std::move(repl).value());
   }
   if (phase == checkpoint::Phase::New || phase == checkpoint::Phase::Copying) {
     auto tables = describe_tables(cfg, *s.source, *s.target, phase == checkpoint::Phase::Copying);
@@ -345,9 +370,24 @@ ExitCode run_command(const config::PipelineConfig& cfg, const RunOptions& option
   // here, with a pause that doubles up to a minute and never resets while failures continue; the
   // copy resumes from its finished chunks. Permanent errors return at once.
   auto pause = std::chrono::seconds(1);
+  std::string last;
+  int repeats = 0;
   while (true) {
     const auto code = run_attempt(cfg, options);
+    const std::string error = last_failure();
     if (code != ExitCode::Failure || stop_requested()) return code;
+    // The same error over and over (a chunk that fails the same way at every attempt) is not
+    // transient: after five in a row an operator has to look.
+    // A server that cannot be reached at all is waited for however long it takes (maintenance,
+    // a failover); only an error that strikes after connecting counts.
+    const bool unreachable = error.find("cannot connect to") != std::string::npos;
+    repeats = !unreachable && error == last ? repeats + 1 : 1;
+    last = error;
+    if (repeats >= 5) {
+      spdlog::error("crmsync run: the same error stopped {} attempts in a row; it will not go away by retrying: {}",
+                    repeats, last);
+      return ExitCode::Permanent;
+    }
     spdlog::warn("crmsync run: a retryable error stopped this attempt (above); trying again in {} s", pause.count());
     for (auto until = std::chrono::steady_clock::now() + pause;
          std::chrono::steady_clock::now() < until && !stop_requested();) {

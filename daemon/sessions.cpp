@@ -23,6 +23,12 @@ pq::ConnectOptions Sessions::source(std::string application_name, pq::Replicatio
   o.replication = mode;
   o.application_name = std::move(application_name);
   o.settings = unambiguous_text(encoding_);
+  // As pg_dump does: a legacy role's statement or idle timeouts must not cancel a chunk's COPY
+  // or end the transaction that holds a resumed copy's snapshot; a lock wait is LockWatch's to
+  // report, not to abort.
+  o.settings.push_back({"statement_timeout", "0"});
+  o.settings.push_back({"lock_timeout", "0"});
+  o.settings.push_back({"idle_in_transaction_session_timeout", "0"});
   return o;
 }
 

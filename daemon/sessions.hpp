@@ -6,7 +6,8 @@
 //   extra_float_digits=3, so that a value's text is unambiguous whatever the legacy database's
 //   defaults (a 'SQL, DMY' source otherwise sends 05/03/2024 for 5 March, which a target in MDY
 //   reads as 3 May); client_encoding = the target database's encoding, so that the source server
-//   converts (a LATIN1 legacy database into a UTF8 target).
+//   converts (a LATIN1 legacy database into a UTF8 target); statement_timeout, lock_timeout and
+//   idle_in_transaction_session_timeout are 0, as pg_dump sets them.
 // - target (copy, apply, checks): the same three, client_encoding = its own encoding,
 //   synchronous_commit=on (the flush position reported to the source must be durable on the
 //   target: with the server's `off` a target crash would lose commits the source has already

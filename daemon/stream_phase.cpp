@@ -126,9 +126,11 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, const Sessions& sessi
         reader.stop();  // sends the final status update with the durable position
         spdlog::info("stopped at {} (this session: {} source transactions in {} target commits, {} statements, "
                      "{} rows of them in multi-row statements, {} changes merged into another of the same key, "
+                     "{} target rows changed beyond one per source row, "
                      "{} checkpoint writes; peak memory {} MB; {})",
                      Lsn{flushed.load()}, loop.source_transactions(), loop.target_commits(),
                      applier->counters().statements, applier->counters().multirow_rows, applier->counters().merged,
+                     applier->counters().rows_extra,
                      loop.checkpoint_writes(), peak_rss_mb(), loop.lag_summary());
         return ExitCode::Ok;
       case ApplyOutcome::Fatal:

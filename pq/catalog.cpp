@@ -18,7 +18,8 @@ SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attgener
        COALESCE(a.attnum = ANY (pk.indkey), false),
        a.atttypid < 16384 AND t.typelem < 16384 AND t.typtype = 'b',
        a.atthasdef AND a.attgenerated = '', a.attidentity,
-       CASE WHEN a.attgenerated <> '' THEN pg_get_expr(ad.adbin, ad.adrelid) END
+       CASE WHEN a.attgenerated <> '' THEN pg_get_expr(ad.adbin, ad.adrelid) END,
+       CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, ad.adrelid) END
 FROM pg_attribute a
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
@@ -71,6 +72,7 @@ Result<std::optional<TableInfo>> read_table(Connection& conn, const std::string&
                     : cols->get(r, 7) == "d" ? IdentityKind::ByDefault
                                              : IdentityKind::None,
         .generation = std::string(cols->get(r, 8)),
+        .default_expr = std::string(cols->get(r, 9)),
     });
   }
   return std::optional<TableInfo>{std::move(info)};

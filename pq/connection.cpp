@@ -86,23 +86,25 @@ std::string startup_options(std::string_view dsn, const std::vector<Setting>& se
   return out;
 }
 
-// Keepalives so that a peer that vanishes without a RST (a host powered off, a dropped route) is
-// noticed in about a minute instead of the kernel's two hours. Placed before the user's string,
-// so a DSN that sets them wins.
-constexpr std::array<std::pair<const char*, const char*>, 5> kKeepalives{{{"keepalives", "1"},
+// Keepalives so that a peer that vanishes without a RST (a host powered off, a dropped route)
+// while we wait for its answer is noticed in about a minute instead of the kernel's two hours.
+// No tcp_user_timeout: it also ends a connection whose peer stops reading for that long (a target
+// statement waiting on a lock while we pipeline behind it), which is no failure. Placed before the
+// user's string, so a DSN that sets them (or tcp_user_timeout) wins.
+constexpr std::array<std::pair<const char*, const char*>, 4> kKeepalives{{{"keepalives", "1"},
                                                                           {"keepalives_idle", "30"},
                                                                           {"keepalives_interval", "10"},
-                                                                          {"keepalives_count", "3"},
-                                                                          {"tcp_user_timeout", "60000"}}};
+                                                                          {"keepalives_count", "3"}}};
 
 }  // namespace
 
 Result<Connection> Connection::connect(const ConnectOptions& options) {
   const auto description = describe_dsn(options.dsn);
   const auto timeout = std::to_string(options.connect_timeout_s);
-  {
+  if (options.dsn.find('=') != std::string::npos || options.dsn.starts_with("postgres")) {
     // A string libpq cannot parse is refused before it is used, without echoing libpq's message:
-    // that quotes the text around the error, which is usually the password.
+    // that quotes the text around the error, which is usually the password. (A bare word is a
+    // database name, which libpq takes as it is.)
     char* err = nullptr;
     PQconninfoOption* parsed = PQconninfoParse(options.dsn.c_str(), &err);
     PQfreemem(err);
@@ -229,7 +231,7 @@ std::string server_error(const pg_result* res) {
   if (primary.empty()) return one_line(PQresultErrorMessage(res));
   spdlog::debug("server error in full: {}", one_line(PQresultErrorMessage(res)));
   if (field(PG_DIAG_SQLSTATE).starts_with("22")) {
-    if (const auto at = primary.rfind(": \""); at != std::string::npos) primary.resize(at);
+    if (const auto at = primary.find(": \""); at != std::string::npos) primary.resize(at);
   }
   std::string out = one_line(primary.c_str());
   std::string where;

@@ -100,6 +100,17 @@ TEST_CASE("config interpolate: a secret spliced into a connection string can nei
       CHECK_FALSE(pq::dsn_keyword(out.value, "port").has_value());
     }
   }
+  // A host list in a URI is spliced as written (libpq splits it before decoding), and an empty
+  // value after "key = " is still a value of its own.
+  const config::test::Fakes hosts{{{"HOSTS", "h1:5432,h2:5433"}, {"E", ""}}, {}};
+  CHECK(interpolate("postgresql://u:p@${HOSTS}/crm", config::test::fake_env(hosts), config::test::fake_files(hosts),
+                    Splice::Conninfo)
+            .value == "postgresql://u:p@h1:5432,h2:5433/crm");
+  const auto spaced =
+      interpolate("password = ${E} host=db", config::test::fake_env(hosts), config::test::fake_files(hosts),
+                  Splice::Conninfo);
+  CHECK(pq::dsn_keyword(spaced.value, "password") == "");
+  CHECK(pq::dsn_keyword(spaced.value, "host") == "db");
   // A variable that is the whole connection string is one of its own, used as written.
   const config::test::Fakes whole{{{"URL", "host=db port=5433 user=crm"}}, {}};
   const auto out = interpolate("${URL}", config::test::fake_env(whole), config::test::fake_files(whole), Splice::Conninfo);
