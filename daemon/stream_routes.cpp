@@ -49,9 +49,22 @@ Status RelationCache::update(const Relation& rel, sink::postgres::Applier& appli
   const auto& tables = cfg_.source.tables;
   entry.replicated = std::find(tables.begin(), tables.end(), entry.source) != tables.end();
   if (!entry.replicated) {
-    spdlog::warn("stream: changes to {} arrive but it is not in source.tables; ignoring them", entry.source.qualified());
-    relations_[rel.oid] = std::move(entry);
-    return {};
+    // Only published tables reach the stream, and the publication holds source.tables: a name
+    // outside them is one of ours renamed or moved (ALTER TABLE ... RENAME / SET SCHEMA), or a
+    // table added to the publication by hand. Ignoring its changes would lose them for good.
+    std::string gone;
+    for (const auto& t : tables) {
+      auto res = source_.exec_params("SELECT to_regclass($1) IS NULL", {pq::quote_qualified(t.schema, t.table)});
+      if (res && res->get(0, 0) == "t") gone += (gone.empty() ? "" : ", ") + t.qualified();
+    }
+    return schema_stop(fmt::format(
+        "at {}: changes arrive for source table {} (relation {}), which is not in source.tables{}; crmsync will not "
+        "drop them. If a table was renamed or moved: name it {} in source.tables and map it to its target table "
+        "(mappings: - from: {} to: <the target table>), then start crmsync again. If it was added to publication "
+        "\"{}\" by hand, remove it there (ALTER PUBLICATION ... DROP TABLE) or add it to source.tables",
+        at, entry.source.qualified(), rel.oid.value(),
+        gone.empty() ? std::string() : fmt::format(" (configured but no longer found on the source: {})", gone),
+        entry.source.qualified(), entry.source.qualified(), cfg_.source.publication));
   }
   const auto* mapping = cfg_.mapping_for(entry.source);
   const auto target_name = mapping != nullptr ? mapping->to : entry.source;

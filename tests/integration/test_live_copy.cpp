@@ -549,3 +549,25 @@ TEST_CASE("live copy: a server that is down at start is waited for inside the pr
   CHECK(r.err.find("trying again in 2 s") != std::string::npos);
   CHECK(row_count(p.target, "public.accounts") == 100);
 }
+
+TEST_CASE("live copy: a source table renamed while streaming stops the stream with what to change, never drops") {
+  PipelineFixture p("renamed");
+  const char* ddl = "CREATE TABLE public.contacts (id bigint PRIMARY KEY, name text)";
+  p.source.exec(ddl);
+  p.target.exec(ddl);
+  p.source.exec("INSERT INTO public.contacts SELECT g, 'c' FROM generate_series(1, 10) g");
+  p.write_config({"public.contacts"}, "apply:\n  max_batch_delay_ms: 10\n");
+  BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
+  REQUIRE(wait_until([&] { return row_count(p.target, "public.contacts") == 10; }, 60s));
+  p.source.exec("ALTER TABLE public.contacts RENAME TO people; INSERT INTO public.people VALUES (11, 'after')");
+  REQUIRE(wait_until([&] { return !run.running(); }, 60s));
+  const auto r = run.wait();
+  CAPTURE(r.err);
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("changes arrive for source table public.people") != std::string::npos);
+  CHECK(r.err.find("configured but no longer found on the source: public.contacts") != std::string::npos);
+  CHECK(r.err.find("crmsync will not drop them") != std::string::npos);
+  // Nothing was confirmed past the change: the slot still holds it for the restart.
+  CHECK(p.source.query_value("SELECT count(*) FROM pg_logical_slot_peek_binary_changes('crmsync_it_pipeline', NULL, "
+                             "NULL, 'proto_version', '1', 'publication_names', 'crmsync_it_pipeline')") != "0");
+}
