@@ -1,10 +1,10 @@
 #include "cdc/chunks.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-
-#include <fmt/format.h>
 
 namespace crmsync::cdc {
 namespace {
@@ -15,7 +15,8 @@ std::int64_t chunk_count(double rows, std::int64_t chunk_rows) {
   if (rows <= static_cast<double>(chunk_rows)) {
     return 1;
   }
-  return std::min<std::int64_t>(kMaxChunks, static_cast<std::int64_t>(std::ceil(rows / static_cast<double>(chunk_rows))));
+  return std::min<std::int64_t>(kMaxChunks,
+                                static_cast<std::int64_t>(std::ceil(rows / static_cast<double>(chunk_rows))));
 }
 
 // Splits [first, last] into n contiguous ranges, open at both ends. Unsigned arithmetic: the span
@@ -54,6 +55,13 @@ Result<std::int64_t> parse_int(std::string_view text, const char* what) {
 }  // namespace
 
 std::optional<std::string> integer_key(const TableInfo& table) {
+  // The stream reconciles a chunk re-copied at a later snapshot by the chunk column's value in
+  // each change (daemon/chunk_filter.hpp). A DELETE carries only the replica identity, so the key
+  // must be part of it: the primary key (DEFAULT) or every column (FULL). With USING INDEX on
+  // another index a DELETE would not say which chunk it belongs to: chunk such tables by blocks.
+  if (table.replica_identity != ReplicaIdentity::Default && table.replica_identity != ReplicaIdentity::Full) {
+    return std::nullopt;
+  }
   std::optional<std::string> key;
   for (const auto& c : table.columns) {
     if (!c.primary_key) continue;
@@ -111,10 +119,10 @@ Result<TableChunks> plan_chunks(pq::Connection& conn, const TableInfo& table, st
     out.ranges = {ChunkRange{}};
     return out;
   }
-  auto res = conn.exec(fmt::format(
-      "SELECT pg_relation_size({0}::regclass) / current_setting('block_size')::bigint, "
-      "reltuples::bigint FROM pg_class WHERE oid = {0}::regclass",
-      pq::quote_literal(qualified)));
+  auto res =
+      conn.exec(fmt::format("SELECT pg_relation_size({0}::regclass) / current_setting('block_size')::bigint, "
+                            "reltuples::bigint FROM pg_class WHERE oid = {0}::regclass",
+                            pq::quote_literal(qualified)));
   if (!res) {
     return res.take_error();
   }

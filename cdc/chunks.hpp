@@ -1,9 +1,9 @@
 #pragma once
 // Splitting a table into chunks that copy independently and resume independently.
 //
-// - A single-column integer primary key gives key ranges [lower, upper): a row's chunk follows
-//   from its key alone, so a chunk re-copied at a later snapshot can be reconciled with the stream
-//   exactly (cdc/README.md).
+// - A single-column integer primary key that is part of the replica identity (DEFAULT or FULL)
+//   gives key ranges [lower, upper): a row's chunk follows from its key alone, so a chunk re-copied at a later snapshot
+//   can be reconciled with the stream exactly (cdc/README.md).
 // - Otherwise an ordinary table gives ctid block ranges (PostgreSQL 14+ TID range scans).
 // - A partitioned table without an integer key is one chunk (a parent has no ctid).
 // The first chunk has no lower bound and the last no upper bound, so rows outside the planned
@@ -33,7 +33,8 @@ struct TableChunks {
   std::vector<ChunkRange> ranges;
 };
 
-/// The integer primary-key column if the table has exactly one of type smallint/integer/bigint.
+/// The integer primary-key column if the table has exactly one of type smallint/integer/bigint
+/// and every change the stream sends carries it (replica identity DEFAULT or FULL).
 std::optional<std::string> integer_key(const TableInfo& table);
 
 /// Splits keys [min, max] into about `rows / chunk_rows` equal ranges (at least 1, at most 10,000).

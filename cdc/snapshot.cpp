@@ -13,9 +13,14 @@ Status SnapshotSession::start(bool export_snapshot) {
   if (!begun) return begun.take_error();
   in_transaction_ = true;
   if (export_snapshot) {
-    auto exported = conn_.exec("SELECT pg_export_snapshot()");
+    // One statement: the transaction's snapshot is taken before it runs, so the insert position
+    // read inside it is past every commit record the snapshot sees.
+    auto exported = conn_.exec("SELECT pg_export_snapshot(), pg_current_wal_insert_lsn()::text");
     if (!exported) return exported.take_error();
     snapshot_name_ = std::string(exported->get(0, 0));
+    auto lsn = Lsn::parse(exported->get(0, 1));
+    if (!lsn) return lsn.take_error();
+    taken_at_ = *lsn;
   } else {
     auto set = conn_.exec(fmt::format("SET TRANSACTION SNAPSHOT {}", pq::quote_literal(snapshot_name_)));
     if (!set) return set.take_error();
@@ -28,7 +33,9 @@ Status SnapshotSession::start(bool export_snapshot) {
   return {};
 }
 
-Status SnapshotSession::begin() { return start(false); }
+Status SnapshotSession::begin() {
+  return start(false);
+}
 
 Status SnapshotSession::end() {
   if (!in_transaction_) return {};

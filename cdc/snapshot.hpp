@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "core/lsn.hpp"
 #include "core/result.hpp"
 #include "pq/connection.hpp"
 
@@ -37,6 +38,9 @@ class SnapshotSession {
   /// transaction is visible in it iff its xid < xmax and is not in the xip list. Known after the
   /// first begin().
   [[nodiscard]] const std::string& xid_snapshot() const { return xid_snapshot_; }
+  /// Exporting sessions: the source's WAL insert position just after the snapshot was taken. A
+  /// transaction whose commit record is at or past it is not in the snapshot.
+  [[nodiscard]] Lsn taken_at() const { return taken_at_; }
   pq::Connection& connection() { return conn_; }
 
  private:
@@ -45,6 +49,7 @@ class SnapshotSession {
   pq::Connection conn_;
   std::string snapshot_name_;
   std::string xid_snapshot_;
+  Lsn taken_at_{};
   bool in_transaction_ = false;
 };
 

@@ -45,6 +45,11 @@ class Fields {
     }
     return v->get<std::string>();
   }
+  // A field that older versions did not write: missing reads as "".
+  std::string added_str(const char* name) {
+    if (!object_.contains(name)) return {};
+    return str(name);
+  }
   // A missing field is an error even when optional: the encoder always writes null.
   std::optional<std::int64_t> opt_i64(const char* name) {
     const json* v = find(name);
@@ -213,7 +218,8 @@ Result<std::string> encode_chunk(const ChunkRecord& c) {
                    {"upper", optional_int(c.upper)},
                    {"state", to_string(c.state)},
                    {"rows", c.rows},
-                   {"snapshot", c.snapshot}});
+                   {"snapshot", c.snapshot},
+                   {"key", c.key_column}});
 }
 
 Result<ChunkRecord> decode_chunk(std::string_view text) {
@@ -229,6 +235,7 @@ Result<ChunkRecord> decode_chunk(std::string_view text) {
     const std::string state = f.str("state");
     c.rows = f.i64("rows");
     c.snapshot = f.str("snapshot");
+    c.key_column = f.added_str("key");
     if (!f.error().empty()) return bad(f.error());
     auto k = parse_kind(kind);
     if (!k) return bad(fmt::format("unknown chunk kind \"{}\"", kind));

@@ -47,8 +47,11 @@ struct ChunkRecord {
   std::optional<std::int64_t> lower{};  // inclusive lower bound (key or block), nullopt = unbounded
   std::optional<std::int64_t> upper{};  // exclusive upper bound, nullopt = unbounded
   ChunkState state = ChunkState::Pending;
-  std::int64_t rows = 0;   // rows copied, when Done
-  std::string snapshot{};  // xid snapshot the chunk was copied at ("xmin:xmax:xip1,xip2"), when Done
+  std::int64_t rows = 0;  // rows copied, when Done
+  // The snapshot the chunk was copied at, when Done: "xmin:xmax:xip1,xip2 LSN", the xids it sees
+  // and the source WAL position it was taken at (daemon/chunk_filter.hpp).
+  std::string snapshot{};
+  std::string key_column{};  // KeyRange: the source column the bounds are values of
 
   friend bool operator==(const ChunkRecord&, const ChunkRecord&) = default;
 };

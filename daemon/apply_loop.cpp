@@ -1,38 +1,16 @@
 #include "daemon/apply_loop.hpp"
 
-#include <charconv>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "daemon/resumed_copy.hpp"
 #include "daemon/signals.hpp"
 
 namespace crmsync::daemon {
-namespace {
-
-std::optional<std::int64_t> integer_key(const CachedRelation& rel, const Row& row) {
-  if (!rel.integer_key_index || *rel.integer_key_index >= row.size()) return std::nullopt;
-  const auto& v = row[*rel.integer_key_index];
-  if (v.kind != ValueKind::Text) return std::nullopt;
-  std::int64_t key = 0;
-  if (std::from_chars(v.text.data(), v.text.data() + v.text.size(), key).ec != std::errc{}) return std::nullopt;
-  return key;
-}
-
-sink::postgres::OldKind old_kind(cdc::pgoutput::OldKind k) {
-  switch (k) {
-    case cdc::pgoutput::OldKind::Key: return sink::postgres::OldKind::Key;
-    case cdc::pgoutput::OldKind::Full: return sink::postgres::OldKind::Full;
-    case cdc::pgoutput::OldKind::None: return sink::postgres::OldKind::None;
-  }
-  return sink::postgres::OldKind::None;
-}
-
-}  // namespace
 
 ApplyLoop::ApplyLoop(const config::PipelineConfig& cfg, checkpoint::Store& store, sink::postgres::Applier& applier,
                      pq::Connection& source, cdc::StreamQueue& queue, const cdc::ReplicationReader& reader,
-                     const ChunkFilter& filter, std::atomic<std::uint64_t>& flushed)
+                     ChunkFilter& filter, std::atomic<std::uint64_t>& flushed)
     : cfg_(cfg),
       applier_(applier),
       queue_(queue),
@@ -56,10 +34,11 @@ ApplyOutcome ApplyLoop::classify(const Error& e) {
     return ApplyOutcome::TargetLost;
   }
   (void)reporter_.flush();
-  spdlog::error("apply stopped in source transaction {} committing at {} (last durable position {}): {}. Fix the "
-                "cause on the target (or the row on the source), then start crmsync again: it resumes from {} and "
-                "applies that transaction whole",
-                xid_.value(), txn_final_, applied_, e.message, applied_);
+  spdlog::error(
+      "apply stopped in source transaction {} committing at {} (last durable position {}): {}. Fix the "
+      "cause on the target (or the row on the source), then start crmsync again: it resumes from {} and "
+      "applies that transaction whole",
+      xid_.value(), txn_final_, applied_, e.message, applied_);
   applier_.rollback();
   return ApplyOutcome::Fatal;
 }
@@ -175,6 +154,14 @@ Status ApplyLoop::on_message(const cdc::pgoutput::Message& m, Lsn at) {
     in_source_txn_ = true;
     xid_ = b->xid;
     txn_final_ = b->final_lsn;
+    if (!filter_.empty()) {
+      for (const auto& t : filter_.pass(b->final_lsn)) {
+        spdlog::info(
+            "stream: at {} the stream is past the last snapshot {} was copied at; its changes are applied "
+            "without the resumed-copy filter from here on",
+            b->final_lsn, t);
+      }
+    }
     // Applied before (the source resends from its confirmed position after a reconnect).
     skip_txn_ = b->final_lsn < applied_;
     // pgoutput timestamps are microseconds since 2000-01-01 UTC.
@@ -228,23 +215,17 @@ Status ApplyLoop::apply_change(const cdc::pgoutput::Message& m) {
                  fmt::format("at {}: a change for relation {} arrived before its Relation message", txn_final_, oid)};
   }
   if (!rel->replicated) return {};
-  const auto table = rel->source.qualified();
-  if (const auto* ins = std::get_if<cdc::pgoutput::Insert>(&m)) {
-    if (filter_.copied_after(table, integer_key(*rel, ins->new_row), xid_)) return {};
-    return applier_.insert(rel->route, ins->new_row);
+  if (filter_.covers(rel->source.qualified())) {
+    return apply_resumed(
+        {.filter = filter_, .rel = *rel, .xid = xid_, .commit = txn_final_, .source = relations_.source()}, applier_,
+        m);
   }
+  if (const auto* ins = std::get_if<cdc::pgoutput::Insert>(&m)) return applier_.insert(rel->route, ins->new_row);
   if (const auto* up = std::get_if<cdc::pgoutput::Update>(&m)) {
-    const auto& old_row = up->old_kind == cdc::pgoutput::OldKind::None ? up->new_row : up->old_row;
-    const bool old_done = filter_.copied_after(table, integer_key(*rel, old_row), xid_);
-    const bool new_done = filter_.copied_after(table, integer_key(*rel, up->new_row), xid_);
-    if (old_done && new_done) return {};
-    if (!old_done && !new_done) return applier_.update(rel->route, old_kind(up->old_kind), up->old_row, up->new_row);
-    if (old_done) return applier_.insert(rel->route, up->new_row);  // the old key's chunk already moved on
-    return applier_.remove(rel->route, sink::postgres::OldKind::Key, old_row);  // the new row is already there
+    return applier_.update(rel->route, to_sink(up->old_kind), up->old_row, up->new_row);
   }
   const auto& del = std::get<cdc::pgoutput::Delete>(m);
-  if (filter_.copied_after(table, integer_key(*rel, del.old_row), xid_)) return {};
-  return applier_.remove(rel->route, old_kind(del.old_kind), del.old_row);
+  return applier_.remove(rel->route, to_sink(del.old_kind), del.old_row);
 }
 
 Status ApplyLoop::apply_truncate(const cdc::pgoutput::Truncate& t) {
@@ -252,15 +233,17 @@ Status ApplyLoop::apply_truncate(const cdc::pgoutput::Truncate& t) {
   for (const auto oid : t.relations) {
     const auto* rel = relations_.find(oid);
     if (rel == nullptr || !rel->replicated) continue;
-    const auto ranges = filter_.ranges_not_seeing(rel->source.qualified(), xid_);
+    const auto ranges = filter_.ranges_not_seeing(rel->source.qualified(), xid_, txn_final_);
     if (ranges.size() == 1 && !ranges.front().lower && !ranges.front().upper) {
       whole.push_back(&rel->route);
       continue;
     }
+    if (ranges.empty()) continue;  // copied after this TRUNCATE throughout
     // Part of the table was copied after this TRUNCATE: empty only the chunks copied before it.
+    auto key = target_chunk_column(filter_, *rel);
+    if (!key) return key.take_error();
     for (const auto& r : ranges) {
-      const auto& key = rel->relation.columns.at(rel->integer_key_index.value_or(0)).name;
-      if (auto ok = applier_.remove_range(rel->route, key, r.lower, r.upper); !ok) return ok;
+      if (auto ok = applier_.remove_range(rel->route, *key, r.lower, r.upper); !ok) return ok;
     }
   }
   if (whole.empty()) return {};
@@ -295,9 +278,10 @@ Status ApplyLoop::commit_batch() {
   source_txns_ += batch_txns_;
   record_lag();
   if (applier_.counters().rows_not_found > before) {
-    spdlog::warn("apply: {} UPDATE/DELETE(s) up to {} found no row on the target: the target differs from the "
-                 "source (run crmsync verify)",
-                 applier_.counters().rows_not_found - before, batch_end_);
+    spdlog::warn(
+        "apply: {} UPDATE/DELETE(s) up to {} found no row on the target: the target differs from the "
+        "source (run crmsync verify)",
+        applier_.counters().rows_not_found - before, batch_end_);
   }
   // Durable on the target first (the authority on start-up), then in the checkpoint, then offered
   // to the source: the reporter writes the checkpoint and only then publishes the position.
@@ -334,10 +318,10 @@ std::string ApplyLoop::lag_summary() const {
   const auto& l = session_lag_;
   if (l.total.count() == 0) return "no transactions applied";
   const auto ms = [](LatencyHistogram::Duration d) { return static_cast<double>(d.count()) / 1000.0; };
-  return fmt::format("lag source commit -> target commit {}; p99 by stage: to crmsync {:.1f} ms, queued {:.1f} ms, "
-                     "applying {:.1f} ms",
-                     l.total.summary(), ms(l.to_us.percentile(0.99)), ms(l.queued.percentile(0.99)),
-                     ms(l.applying.percentile(0.99)));
+  return fmt::format(
+      "lag source commit -> target commit {}; p99 by stage: to crmsync {:.1f} ms, queued {:.1f} ms, "
+      "applying {:.1f} ms",
+      l.total.summary(), ms(l.to_us.percentile(0.99)), ms(l.queued.percentile(0.99)), ms(l.applying.percentile(0.99)));
 }
 
 void ApplyLoop::report(bool soon) {

@@ -34,8 +34,8 @@ enum class ApplyOutcome { Stopped, Fatal, TargetLost, SourceCatalogLost };
 class ApplyLoop {
  public:
   ApplyLoop(const config::PipelineConfig& cfg, checkpoint::Store& store, sink::postgres::Applier& applier,
-            pq::Connection& source, cdc::StreamQueue& queue, const cdc::ReplicationReader& reader,
-            const ChunkFilter& filter, std::atomic<std::uint64_t>& flushed);
+            pq::Connection& source, cdc::StreamQueue& queue, const cdc::ReplicationReader& reader, ChunkFilter& filter,
+            std::atomic<std::uint64_t>& flushed);
   ApplyOutcome run();
   [[nodiscard]] std::int64_t target_commits() const { return target_commits_; }
   [[nodiscard]] std::int64_t source_transactions() const { return source_txns_; }
@@ -55,10 +55,11 @@ class ApplyLoop {
   Status commit_batch();
   void confirm_idle(Lsn lsn);
   void report(bool soon);
-  bool lingering() const;                 // transactions arrive faster than apply.linger_us
-  Clock::time_point batch_due_at() const; // when the open batch commits at the latest
-  bool batch_due() const;                 // commit the open batch now (between transactions)
-  void note_arrival(std::chrono::system_clock::time_point received);  // hand `applied_` to the reporter (soon: write it without waiting)
+  bool lingering() const;                  // transactions arrive faster than apply.linger_us
+  Clock::time_point batch_due_at() const;  // when the open batch commits at the latest
+  bool batch_due() const;                  // commit the open batch now (between transactions)
+  void note_arrival(std::chrono::system_clock::time_point
+                        received);  // hand `applied_` to the reporter (soon: write it without waiting)
   ApplyOutcome classify(const Error& e);
   void record_lag();  // the batch just committed: each transaction's lag, by stage
 
@@ -78,7 +79,7 @@ class ApplyLoop {
   sink::postgres::Applier& applier_;
   cdc::StreamQueue& queue_;
   const cdc::ReplicationReader& reader_;
-  const ChunkFilter& filter_;
+  ChunkFilter& filter_;
   std::atomic<std::uint64_t>& flushed_;
   ProgressReporter reporter_;
   RelationCache relations_;
@@ -87,7 +88,7 @@ class ApplyLoop {
   bool skip_txn_ = false;
   Xid xid_;
   Lsn txn_final_;
-  Lsn batch_end_;                 // end LSN of the last complete source transaction in the batch
+  Lsn batch_end_;  // end LSN of the last complete source transaction in the batch
   bool batch_open_ = false;
   Clock::time_point batch_started_;
   std::size_t batch_bytes_ = 0;

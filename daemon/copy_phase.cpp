@@ -1,5 +1,8 @@
 #include "daemon/copy_phase.hpp"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <deque>
@@ -9,11 +12,8 @@
 #include <set>
 #include <thread>
 
-#include <fmt/format.h>
-#include <fmt/ranges.h>
-#include <spdlog/spdlog.h>
-
 #include "cdc/snapshot.hpp"
+#include "daemon/chunk_filter.hpp"
 #include "daemon/copy_locks.hpp"
 #include "daemon/copy_progress.hpp"
 #include "daemon/signals.hpp"
@@ -67,10 +67,10 @@ enum class ChunkResult { Done, Stopped, Rewritten };
 // ends; a partition it pruned may report a change, which again only costs a re-copy).
 Result<bool> rewritten_since_snapshot(pq::Connection& source, const CopyTable& table) {
   const auto name = pq::quote_literal(pq::quote_qualified(table.source.schema, table.source.table));
-  auto res = source.exec(fmt::format(
-      "SELECT count(*) FROM pg_class c WHERE c.oid IN (SELECT relid FROM pg_partition_tree({}::regclass)) "
-      "AND c.relkind = 'r' AND c.relfilenode <> pg_relation_filenode(c.oid)",
-      name));
+  auto res = source.exec(
+      fmt::format("SELECT count(*) FROM pg_class c WHERE c.oid IN (SELECT relid FROM pg_partition_tree({}::regclass)) "
+                  "AND c.relkind = 'r' AND c.relfilenode <> pg_relation_filenode(c.oid)",
+                  name));
   if (!res) return res.take_error();
   return res->get(0, 0) != "0";
 }
@@ -78,7 +78,7 @@ Result<bool> rewritten_since_snapshot(pq::Connection& source, const CopyTable& t
 // Streams one chunk. Binary COPY data messages are one row each (the first also carries the
 // 19-byte header, the last message is the 2-byte trailer), so counting messages is a row count
 // for progress; the authoritative count is the target's.
-Result<ChunkResult> copy_one(const CopyRun& run, cdc::SnapshotSession& source, pq::Connection& target,
+Result<ChunkResult> copy_one(const CopyRun& run, cdc::SnapshotSession& source, Lsn taken_at, pq::Connection& target,
                              const CopyTask& task, checkpoint::Store& store, CopyProgress::Table& progress,
                              WorkQueue& queue) {
   const auto& table = *task.table;
@@ -126,14 +126,15 @@ Result<ChunkResult> copy_one(const CopyRun& run, cdc::SnapshotSession& source, p
     progress.rows.fetch_sub(messages, std::memory_order_relaxed);
     return ChunkResult::Rewritten;
   }
-  const sink::postgres::CopiedChunk record{table.source.qualified(), task.index, 0, source.xid_snapshot()};
+  const auto snapshot = ChunkSnapshot::text(source.xid_snapshot(), taken_at);
+  const sink::postgres::CopiedChunk record{table.source.qualified(), task.index, 0, snapshot};
   auto rows = writer->commit(run.pipeline, record);
   if (!rows) {
     return rows.take_error();
   }
   // Messages overcount by one for binary (the trailer); settle on the target's count.
   progress.rows.fetch_add(*rows - messages, std::memory_order_relaxed);
-  auto marked = store.mark_chunk_done(table.source.qualified(), task.index, *rows, source.xid_snapshot());
+  auto marked = store.mark_chunk_done(table.source.qualified(), task.index, *rows, snapshot);
   if (!marked) {
     return marked.take_error();
   }
@@ -145,7 +146,7 @@ Result<ChunkResult> copy_one(const CopyRun& run, cdc::SnapshotSession& source, p
 // What the workers share besides the queue.
 struct Shared {
   const CopyRun& run;
-  const std::string& snapshot;
+  const CopySnapshotRef& snapshot;
   checkpoint::Store& store;
   WorkQueue& queue;
   std::map<const CopyTable*, CopyProgress::Table*>& progress;
@@ -156,7 +157,7 @@ struct Shared {
 };
 
 void worker(int id, Shared& shared) {
-  auto source = cdc::SnapshotSession::attach(shared.run.source, shared.snapshot);
+  auto source = cdc::SnapshotSession::attach(shared.run.source, shared.snapshot.name);
   if (!source) {
     shared.queue.fail(source.take_error());
     return;
@@ -172,13 +173,14 @@ void worker(int id, Shared& shared) {
     if (!task) break;
     auto* progress = shared.progress.at(task->table);
     shared.locks.working(id, pid, progress);
-    auto done = copy_one(shared.run, *source, *target, *task, shared.store, *progress, shared.queue);
+    auto done =
+        copy_one(shared.run, *source, shared.snapshot.taken_at, *target, *task, shared.store, *progress, shared.queue);
     shared.locks.working(id, pid, nullptr);
     if (!done) {
-      shared.queue.fail(Error{done.error().code,
-                              fmt::format("copying {} chunk {}: {}", task->table->source.qualified(), task->index,
-                                          done.error().message),
-                              done.error().retry});
+      shared.queue.fail(Error{
+          done.error().code,
+          fmt::format("copying {} chunk {}: {}", task->table->source.qualified(), task->index, done.error().message),
+          done.error().retry});
       return;
     }
     if (*done == ChunkResult::Stopped) break;
@@ -204,7 +206,7 @@ std::string copy_out_sql(const CopyTable& table, const cdc::ChunkRange& range) {
                      table.binary ? " (FORMAT binary)" : "");
 }
 
-Result<CopyOutcome> copy_chunks(const CopyRun& run, const std::string& snapshot_name, std::vector<CopyTask> tasks,
+Result<CopyOutcome> copy_chunks(const CopyRun& run, const CopySnapshotRef& snapshot, std::vector<CopyTask> tasks,
                                 const std::vector<CopyTable>& tables, checkpoint::Store& store) {
   CopyProgress progress(run.interactive);
   std::map<const CopyTable*, CopyProgress::Table*> by_table;
@@ -224,13 +226,21 @@ Result<CopyOutcome> copy_chunks(const CopyRun& run, const std::string& snapshot_
     by_table[&t] = &progress.add_table(t.source.qualified(), t.source_info.estimated_rows,
                                        static_cast<std::int64_t>(chunks->size()), rows, done);
   }
-  const auto workers = static_cast<std::size_t>(std::max(1, std::min<int>(run.parallel, static_cast<int>(tasks.size()))));
+  const auto workers =
+      static_cast<std::size_t>(std::max(1, std::min<int>(run.parallel, static_cast<int>(tasks.size()))));
   spdlog::info("copy: {} chunk(s) of {} table(s) with {} worker(s)", tasks.size(), tables.size(), workers);
   WorkQueue queue(std::move(tasks));
   progress.start();
   LockWatch locks(run.source, progress);
-  Shared shared{.run = run, .snapshot = snapshot_name, .store = store, .queue = queue, .progress = by_table,
-                .locks = locks, .mutex = {}, .stopped = false, .rewritten = {}};
+  Shared shared{.run = run,
+                .snapshot = snapshot,
+                .store = store,
+                .queue = queue,
+                .progress = by_table,
+                .locks = locks,
+                .mutex = {},
+                .stopped = false,
+                .rewritten = {}};
   std::vector<std::thread> threads;
   for (std::size_t i = 0; i < workers; ++i) {
     threads.emplace_back([&shared, i] { worker(static_cast<int>(i), shared); });
@@ -242,10 +252,11 @@ Result<CopyOutcome> copy_chunks(const CopyRun& run, const std::string& snapshot_
   }
   if (shared.stopped || stop_requested()) return CopyOutcome::Stopped;
   if (!shared.rewritten.empty()) {
-    spdlog::warn("copy: {} {} rewritten on the source after the copy's snapshot (TRUNCATE, VACUUM FULL, CLUSTER or "
-                 "a rewriting ALTER TABLE), so that snapshot no longer sees its rows; copying the affected chunks "
-                 "again at a new snapshot (the stream skips what that snapshot already holds)",
-                 fmt::join(shared.rewritten, ", "), shared.rewritten.size() == 1 ? "was" : "were");
+    spdlog::warn(
+        "copy: {} {} rewritten on the source after the copy's snapshot (TRUNCATE, VACUUM FULL, CLUSTER or "
+        "a rewriting ALTER TABLE), so that snapshot no longer sees its rows; copying the affected chunks "
+        "again at a new snapshot (the stream skips what that snapshot already holds)",
+        fmt::join(shared.rewritten, ", "), shared.rewritten.size() == 1 ? "was" : "were");
     return CopyOutcome::Rewritten;
   }
   return CopyOutcome::Completed;

@@ -10,6 +10,7 @@
 #include "cdc/chunks.hpp"
 #include "checkpoint/store.hpp"
 #include "config/pipeline_config.hpp"
+#include "core/lsn.hpp"
 #include "core/result.hpp"
 #include "core/table.hpp"
 #include "mapping/column_plan.hpp"
@@ -45,10 +46,18 @@ struct CopyRun {
   bool interactive = false;  // progress redrawn on a terminal
 };
 
-/// Copies every task at the snapshot `snapshot_name` (which the caller keeps alive), marking each
+/// A snapshot the copy reads at: its exported name (kept alive by the caller) and the source WAL
+/// position it was taken at (the slot's consistent point for the slot's own snapshot). The chunk
+/// records carry both, for the stream's filter (daemon/chunk_filter.hpp).
+struct CopySnapshotRef {
+  std::string name;
+  Lsn taken_at;
+};
+
+/// Copies every task at `snapshot`, marking each
 /// chunk done in `store` after its target transaction commits. Returns Stopped when a stop was
 /// requested (in-flight chunks are rolled back and stay pending), or the first error.
-Result<CopyOutcome> copy_chunks(const CopyRun& run, const std::string& snapshot_name, std::vector<CopyTask> tasks,
+Result<CopyOutcome> copy_chunks(const CopyRun& run, const CopySnapshotRef& snapshot, std::vector<CopyTask> tasks,
                                 const std::vector<CopyTable>& tables, checkpoint::Store& store);
 
 /// `COPY (SELECT cols FROM [ONLY] table WHERE chunk) TO STDOUT [(FORMAT binary)]`.

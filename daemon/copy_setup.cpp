@@ -9,7 +9,9 @@
 namespace crmsync::daemon {
 namespace {
 
-Error setup_error(std::string message) { return Error{ErrorCode::StateMismatch, std::move(message)}; }
+Error setup_error(std::string message) {
+  return Error{ErrorCode::StateMismatch, std::move(message)};
+}
 
 checkpoint::ChunkKind to_store(cdc::ChunkingKind k) {
   switch (k) {
@@ -32,9 +34,10 @@ Result<TableInfo> target_table(const config::PipelineConfig& cfg, pq::Connection
   }
   const bool identity = cfg.mapping_for(t.source) == nullptr;
   if (!cfg.target.create_tables || !identity) {
-    return setup_error(fmt::format("target table {} does not exist: create it, or set target.create_tables: true "
-                                   "(identity mappings only)",
-                                   name.qualified()));
+    return setup_error(
+        fmt::format("target table {} does not exist: create it, or set target.create_tables: true "
+                    "(identity mappings only)",
+                    name.qualified()));
   }
   auto created = sink::postgres::create_table(target, t.source_info);
   if (!created) {
@@ -81,11 +84,10 @@ Result<std::vector<CopyTable>> describe_tables(const config::PipelineConfig& cfg
         // the source gives them, which no change in the stream would bring.
         const auto* col = t.source_info.column(pair.source);
         const bool keep_default = !col->default_expr.empty() && col->default_expr.find("nextval(") == std::string::npos;
-        const auto ddl = fmt::format("ALTER TABLE {} ADD COLUMN {} {}{}{}",
-                                     pq::quote_qualified(t.plan.target.schema, t.plan.target.table),
-                                     pq::quote_ident(pair.target), col->type,
-                                     keep_default ? " DEFAULT " + col->default_expr : std::string(),
-                                     keep_default && col->not_null ? " NOT NULL" : "");
+        const auto ddl = fmt::format(
+            "ALTER TABLE {} ADD COLUMN {} {}{}{}", pq::quote_qualified(t.plan.target.schema, t.plan.target.table),
+            pq::quote_ident(pair.target), col->type, keep_default ? " DEFAULT " + col->default_expr : std::string(),
+            keep_default && col->not_null ? " NOT NULL" : "");
         spdlog::info("copy: the source added column {}.{} since the copy started; running on the target: {}",
                      name.qualified(), pair.source, ddl);
         if (auto ok = target.exec(ddl); !ok) return ok.take_error();
@@ -125,9 +127,10 @@ Status prepare_empty_targets(const config::PipelineConfig& cfg, pq::Connection& 
     }
     if (*empty) continue;
     if (!cfg.snapshot.truncate_target) {
-      return setup_error(fmt::format("target table {} is not empty: the initial copy needs empty tables; empty it, "
-                                     "or set snapshot.truncate_target: true to have crmsync truncate it",
-                                     name.qualified()));
+      return setup_error(
+          fmt::format("target table {} is not empty: the initial copy needs empty tables; empty it, "
+                      "or set snapshot.truncate_target: true to have crmsync truncate it",
+                      name.qualified()));
     }
     auto truncated = sink::postgres::truncate(target, name.schema, name.table);
     if (!truncated) {
@@ -154,6 +157,7 @@ Status plan_and_record(pq::Connection& snapshot_conn, const config::PipelineConf
     r.kind = to_store(plan->kind);
     r.lower = plan->ranges[i].lower;
     r.upper = plan->ranges[i].upper;
+    r.key_column = plan->key_column;
     records.push_back(r);
   }
   return store.plan_table(table.source.qualified(), records);
@@ -172,8 +176,14 @@ Result<bool> load_plan(CopyTable& table, const checkpoint::Store& store) {
     case checkpoint::ChunkKind::CtidRange: table.chunking = cdc::ChunkingKind::CtidRange; break;
     case checkpoint::ChunkKind::Whole: table.chunking = cdc::ChunkingKind::Whole; break;
   }
-  table.key_column = table.chunking == cdc::ChunkingKind::KeyRange ? cdc::integer_key(table.source_info).value_or("")
-                                                                   : "";
+  table.key_column.clear();
+  if (table.chunking == cdc::ChunkingKind::KeyRange) {
+    // The column the plan was made on (older checkpoints did not record it: the primary key).
+    table.key_column = chunks->front().key_column;
+    for (const auto& c : table.source_info.columns) {
+      if (table.key_column.empty() && c.primary_key) table.key_column = c.name;
+    }
+  }
   return true;
 }
 

@@ -1,13 +1,12 @@
 #include "daemon/run_command.hpp"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <set>
 #include <thread>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "cdc/replication.hpp"
 #include "cdc/snapshot.hpp"
@@ -53,7 +52,9 @@ ExitCode fail(const Error& e) {
   return e.retryable() ? ExitCode::Failure : ExitCode::Permanent;
 }
 
-Error mismatch(std::string message) { return Error{ErrorCode::StateMismatch, std::move(message)}; }
+Error mismatch(std::string message) {
+  return Error{ErrorCode::StateMismatch, std::move(message)};
+}
 
 // Every refusal that needs a fresh start gives the whole recipe, in the order that works, so that
 // following it once leads to a running pipeline (never to the next refusal, nor to emptied tables
@@ -68,7 +69,9 @@ std::string start_over_advice(const config::PipelineConfig& cfg) {
       pq::quote_literal(cfg.source.slot), name, sink::postgres::kStateSchema, cfg.state_dir);
 }
 
-Result<pq::Connection> connect(const pq::ConnectOptions& o) { return pq::Connection::connect(o); }
+Result<pq::Connection> connect(const pq::ConnectOptions& o) {
+  return pq::Connection::connect(o);
+}
 
 Status open_session(Session& s) {
   auto store = checkpoint::Store::open(s.cfg.state_dir);
@@ -153,8 +156,11 @@ Status plan_at_snapshot(Session& s, const std::string& snapshot, std::vector<Cop
 }
 
 CopyRun copy_run(const Session& s) {
-  return CopyRun{.pipeline = s.cfg.name, .source = s.source_opts, .target = s.target_opts,
-                 .parallel = s.cfg.snapshot.parallel, .interactive = isatty(STDERR_FILENO) != 0};
+  return CopyRun{.pipeline = s.cfg.name,
+                 .source = s.source_opts,
+                 .target = s.target_opts,
+                 .parallel = s.cfg.snapshot.parallel,
+                 .interactive = isatty(STDERR_FILENO) != 0};
 }
 
 Result<CopyOutcome> first_copy(Session& s, std::vector<CopyTable>& tables) {
@@ -162,9 +168,10 @@ Result<CopyOutcome> first_copy(Session& s, std::vector<CopyTable>& tables) {
   auto stale = sink::postgres::copied_chunks(*s.target, s.cfg.name);
   if (!stale) return stale.take_error();
   if (!stale->empty()) {
-    return mismatch(fmt::format("the target's {}.copy_progress holds chunks of pipeline \"{}\" but the checkpoint in {} "
-                                "is empty: was the state directory deleted? {}",
-                                sink::postgres::kStateSchema, s.cfg.name, s.cfg.state_dir, start_over_advice(s.cfg)));
+    return mismatch(
+        fmt::format("the target's {}.copy_progress holds chunks of pipeline \"{}\" but the checkpoint in {} "
+                    "is empty: was the state directory deleted? {}",
+                    sink::postgres::kStateSchema, s.cfg.name, s.cfg.state_dir, start_over_advice(s.cfg)));
   }
   if (auto ok = prepare_empty_targets(s.cfg, *s.target, tables); !ok) return ok.take_error();
   if (auto ok = cdc::ensure_publication(*s.source, s.cfg.source.publication, s.cfg.source.tables); !ok) {
@@ -194,7 +201,9 @@ Result<CopyOutcome> first_copy(Session& s, std::vector<CopyTable>& tables) {
   }
   auto tasks = pending_tasks(tables, *s.store);
   if (!tasks) return tasks.take_error();
-  return copy_chunks(copy_run(s), slot->snapshot, std::move(tasks).value(), tables, *s.store);
+  // Transactions committing at or past the consistent point are exactly those the slot's snapshot
+  // does not see: the stream starts there, so the filter never applies to these chunks.
+  return copy_chunks(copy_run(s), {slot->snapshot, slot->consistent_point}, std::move(tasks).value(), tables, *s.store);
 }
 
 // Chunks the target committed but the checkpoint did not hear of (a crash between the two).
@@ -206,8 +215,8 @@ Status reconcile(Session& s) {
     if (!recorded) return recorded.take_error();
     for (const auto& r : *recorded) {
       if (r.index == c.index && r.state == checkpoint::ChunkState::Pending) {
-        spdlog::info("copy: {} chunk {} was committed on the target before the last stop; recording it",
-                     c.source_table, c.index);
+        spdlog::info("copy: {} chunk {} was committed on the target before the last stop; recording it", c.source_table,
+                     c.index);
         if (auto ok = s.store->mark_chunk_done(c.source_table, c.index, c.rows, c.snapshot); !ok) return ok;
       }
     }
@@ -250,14 +259,16 @@ Result<CopyOutcome> resume_copy(Session& s, std::vector<CopyTable>& tables) {
     }
   }
   if (!to_plan.empty()) {
-    auto planned = plan_at_snapshot(s, holder->snapshot_name(), tables,
-                                    [&](const CopyTable& t) { return to_plan.contains(&t); });
+    auto planned =
+        plan_at_snapshot(s, holder->snapshot_name(), tables, [&](const CopyTable& t) { return to_plan.contains(&t); });
     if (!planned) return planned.take_error();
   }
   auto tasks = pending_tasks(tables, *s.store);
   if (!tasks) return tasks.take_error();
-  spdlog::info("copy: resuming with {} pending chunk(s) at a new snapshot ({})", tasks->size(), holder->xid_snapshot());
-  return copy_chunks(copy_run(s), holder->snapshot_name(), std::move(tasks).value(), tables, *s.store);
+  spdlog::info("copy: resuming with {} pending chunk(s) at a new snapshot ({}, taken at {})", tasks->size(),
+               holder->xid_snapshot(), holder->taken_at());
+  return copy_chunks(copy_run(s), {holder->snapshot_name(), holder->taken_at()}, std::move(tasks).value(), tables,
+                     *s.store);
 }
 
 // Copies until every chunk is done: chunks of tables rewritten on the source after their
@@ -290,8 +301,15 @@ namespace {
 // One start: open everything, copy if needed, stream. ExitCode::Failure means a retryable error.
 ExitCode run_attempt(const config::PipelineConfig& cfg, const RunOptions& options) {
   last_failure().clear();
-  Session s{.cfg = cfg, .store = nullptr, .sessions = {}, .source_opts = {}, .target_opts = {},
-            .repl = {}, .source = {}, .target = {}, .identity = {}};
+  Session s{.cfg = cfg,
+            .store = nullptr,
+            .sessions = {},
+            .source_opts = {},
+            .target_opts = {},
+            .repl = {},
+            .source = {},
+            .target = {},
+            .identity = {}};
   if (auto ok = open_session(s); !ok) return fail(ok.error());
   auto slot = cdc::find_slot(*s.source, cfg.source.slot);
   if (!slot) return fail(slot.error());
@@ -317,11 +335,12 @@ ExitCode run_attempt(const config::PipelineConfig& cfg, const RunOptions& option
         unreachable = unreachable || item.name == "connect";
       }
       if (unreachable) {
-        return fail(Error{ErrorCode::ConnectionFailed, "crmsync run: the preflight could not reach a server",
-                          Retry::Yes});
+        return fail(
+            Error{ErrorCode::ConnectionFailed, "crmsync run: the preflight could not reach a server", Retry::Yes});
       }
-      spdlog::error("crmsync run: the preflight failed (see above, or run crmsync check); nothing was changed on the "
-                    "source");
+      spdlog::error(
+          "crmsync run: the preflight failed (see above, or run crmsync check); nothing was changed on the "
+          "source");
       return ExitCode::Permanent;
     }
     auto repl = connect(s.sessions->source("crmsync", pq::ReplicationMode::Database));

@@ -1,13 +1,12 @@
 #include "daemon/stream_phase.hpp"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
 #include <atomic>
 #include <chrono>
 #include <thread>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "cdc/replication_reader.hpp"
 #include "daemon/apply_loop.hpp"
@@ -64,10 +63,10 @@ long peak_rss_mb() {
 
 ExitCode stream_changes(const config::PipelineConfig& cfg, const Sessions& sessions, checkpoint::Store& store,
                         Lsn consistent_lsn) {
-  auto filter = ChunkFilter::load(store);
+  auto filter = ChunkFilter::load(store, consistent_lsn);
   if (!filter) {
     spdlog::error("{}", filter.error().message);
-    return ExitCode::Failure;
+    return filter.error().code == ErrorCode::StateMismatch ? ExitCode::Permanent : ExitCode::Failure;
   }
   auto connected = connect_target(cfg, sessions);
   if (!connected) {
@@ -110,13 +109,12 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, const Sessions& sessi
     // Bounded in bytes: memory does not grow with transaction size (a huge source transaction is
     // applied as it arrives, in one target transaction).
     cdc::StreamQueue queue(static_cast<std::size_t>(cfg.apply.max_batch_bytes) * 2);
-    cdc::ReplicationReader reader(
-        {.source = sessions.source("crmsync stream", pq::ReplicationMode::Database),
-         .slot = cfg.source.slot,
-         .publication = cfg.source.publication,
-         .status_interval = std::chrono::milliseconds(1000),
-         .max_backoff = std::chrono::milliseconds(10000)},
-        queue, [&flushed] { return Lsn{flushed.load()}; });
+    cdc::ReplicationReader reader({.source = sessions.source("crmsync stream", pq::ReplicationMode::Database),
+                                   .slot = cfg.source.slot,
+                                   .publication = cfg.source.publication,
+                                   .status_interval = std::chrono::milliseconds(1000),
+                                   .max_backoff = std::chrono::milliseconds(10000)},
+                                  queue, [&flushed] { return Lsn{flushed.load()}; });
     reader.start(start);
     ApplyLoop loop(cfg, store, *applier, *source, queue, reader, *filter, flushed);
     const auto outcome = loop.run();
@@ -124,30 +122,27 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, const Sessions& sessi
       case ApplyOutcome::Stopped:
         notify_stopping();
         reader.stop();  // sends the final status update with the durable position
-        spdlog::info("stopped at {} (this session: {} source transactions in {} target commits, {} statements, "
-                     "{} rows of them in multi-row statements, {} changes merged into another of the same key, "
-                     "{} target rows changed beyond one per source row, "
-                     "{} checkpoint writes; peak memory {} MB; {})",
-                     Lsn{flushed.load()}, loop.source_transactions(), loop.target_commits(),
-                     applier->counters().statements, applier->counters().multirow_rows, applier->counters().merged,
-                     applier->counters().rows_extra,
-                     loop.checkpoint_writes(), peak_rss_mb(), loop.lag_summary());
+        spdlog::info(
+            "stopped at {} (this session: {} source transactions in {} target commits, {} statements, "
+            "{} rows of them in multi-row statements, {} changes merged into another of the same key, "
+            "{} target rows changed beyond one per source row, "
+            "{} checkpoint writes; peak memory {} MB; {})",
+            Lsn{flushed.load()}, loop.source_transactions(), loop.target_commits(), applier->counters().statements,
+            applier->counters().multirow_rows, applier->counters().merged, applier->counters().rows_extra,
+            loop.checkpoint_writes(), peak_rss_mb(), loop.lag_summary());
         return ExitCode::Ok;
-      case ApplyOutcome::Fatal:
-        reader.stop();
-        return ExitCode::Permanent;
-      case ApplyOutcome::SourceCatalogLost:
-        reader.stop();
-        continue;
+      case ApplyOutcome::Fatal: reader.stop(); return ExitCode::Permanent;
+      case ApplyOutcome::SourceCatalogLost: reader.stop(); continue;
       case ApplyOutcome::TargetLost: {
         const Lsn at{flushed.load()};
         repeats = at == failed_at ? repeats + 1 : 1;
         failed_at = at;
         if (repeats >= kMaxRepeats) {
           reader.stop();
-          spdlog::error("apply stopped at {}: the same error struck {} times in a row there ({}); it will not go "
-                        "away by retrying: fix its cause on the target, then start crmsync again",
-                        at, repeats, loop.last_error());
+          spdlog::error(
+              "apply stopped at {}: the same error struck {} times in a row there ({}); it will not go "
+              "away by retrying: fix its cause on the target, then start crmsync again",
+              at, repeats, loop.last_error());
           return ExitCode::Permanent;
         }
         const auto pause = std::chrono::milliseconds(500) * (1 << (repeats - 1));

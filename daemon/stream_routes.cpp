@@ -1,11 +1,11 @@
 #include "daemon/stream_routes.hpp"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <atomic>
 #include <set>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "pq/catalog.hpp"
 #include "sink/postgres/compaction.hpp"
@@ -15,13 +15,15 @@ namespace {
 
 // Types with no default equality operator: REPLICA IDENTITY FULL compares their text forms.
 bool needs_text_compare(Oid type) {
-  static const std::set<std::uint32_t> kTypes = {114 /*json*/, 142 /*xml*/, 600 /*point*/, 601 /*lseg*/,
-                                                 602 /*path*/, 603 /*box*/, 604 /*polygon*/, 628 /*line*/,
-                                                 718 /*circle*/, 199 /*json[]*/, 143 /*xml[]*/};
+  static const std::set<std::uint32_t> kTypes = {
+      114 /*json*/,    142 /*xml*/,  600 /*point*/,  601 /*lseg*/,   602 /*path*/, 603 /*box*/,
+      604 /*polygon*/, 628 /*line*/, 718 /*circle*/, 199 /*json[]*/, 143 /*xml[]*/};
   return kTypes.contains(type.value());
 }
 
-Error schema_stop(std::string message) { return Error{ErrorCode::StateMismatch, std::move(message)}; }
+Error schema_stop(std::string message) {
+  return Error{ErrorCode::StateMismatch, std::move(message)};
+}
 
 Result<std::string> source_type_name(pq::Connection& source, const RelationColumn& c) {
   auto res = source.exec_params("SELECT format_type($1::oid, $2::int)",
@@ -153,11 +155,6 @@ Status RelationCache::update(const Relation& rel, sink::postgres::Applier& appli
       spdlog::info("stream: changes to {} keep the source's order, one statement each: {}", target_name.qualified(),
                    *why_not);
     }
-  }
-  if (route.key.size() == 1) {
-    const auto& k = rel.columns[route.key.front()];
-    // int2, int4, int8: the copy chunks such tables by key range (cdc/chunks.hpp).
-    if (k.type.value() == 21 || k.type.value() == 23 || k.type.value() == 20) entry.integer_key_index = route.key.front();
   }
   relations_[rel.oid] = std::move(entry);
   return {};

@@ -22,7 +22,6 @@ struct CachedRelation {
   config::TableName source;
   bool replicated = false;  // false: not a configured table (its changes are ignored)
   sink::postgres::Route route;
-  std::optional<std::size_t> integer_key_index;  // relation column of a single integer key
 };
 
 class RelationCache {
@@ -35,6 +34,8 @@ class RelationCache {
   void clear() { relations_.clear(); }
   /// False once the source catalog connection has broken (the stream restarts with a new one).
   [[nodiscard]] bool source_ok() const;
+  /// The source catalog connection (reads the stream cannot carry).
+  pq::Connection& source() { return source_; }
 
  private:
   const config::PipelineConfig& cfg_;

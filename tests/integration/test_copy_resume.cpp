@@ -2,15 +2,13 @@
 // concurrent writes, refusing a different cluster.
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <chrono>
+#include <csignal>
 #include <map>
 #include <random>
 #include <thread>
-
-#include <csignal>
-
-#include <fmt/format.h>
 
 #include "checkpoint/store.hpp"
 #include "support/pipeline.hpp"
@@ -139,21 +137,26 @@ TEST_CASE("copy: changes made during the copy are left to the stream and the che
   CHECK((*id)->consistent_lsn.to_string() ==
         p.source.query_value("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = "
                              "'crmsync_it_pipeline'"));
-  const auto snapshot = p.target.query_value("SELECT min(snapshot) FROM crmsync.copy_progress");
-  CHECK(snapshot == p.target.query_value("SELECT max(snapshot) FROM crmsync.copy_progress"));
+  const auto recorded = p.target.query_value("SELECT min(snapshot) FROM crmsync.copy_progress");
+  CHECK(recorded == p.target.query_value("SELECT max(snapshot) FROM crmsync.copy_progress"));
+  // "xids LSN": the slot's snapshot records the consistent point, where the stream starts.
+  const auto space = recorded.find(' ');
+  REQUIRE(space != std::string::npos);
+  CHECK(recorded.substr(space + 1) == (*id)->consistent_lsn.to_string());
+  const auto snapshot = recorded.substr(0, space);
 
   // Exactly the source rows whose creating transaction the snapshot sees are on the target, with
   // the values the snapshot saw; the writer's later inserts and updates are not.
   const auto visible = fmt::format("pg_visible_in_snapshot(xmin::text::xid8, '{}'::pg_snapshot)", snapshot);
-  const auto invisible_rows = std::stoll(
-      p.source.query_value(fmt::format("SELECT count(*) FROM public.contacts WHERE NOT {}", visible)));
+  const auto invisible_rows =
+      std::stoll(p.source.query_value(fmt::format("SELECT count(*) FROM public.contacts WHERE NOT {}", visible)));
   CHECK(invisible_rows > 0);  // the writer did change things during the copy
   CHECK(row_count(p.target, "public.contacts") ==
-        std::stoll(p.source.query_value(
-            fmt::format("SELECT count(*) FROM public.contacts WHERE {} OR (id <= 60000 AND NOT {})", visible, visible))));
+        std::stoll(p.source.query_value(fmt::format(
+            "SELECT count(*) FROM public.contacts WHERE {} OR (id <= 60000 AND NOT {})", visible, visible))));
   CHECK(p.target.query_value("SELECT count(*) FROM public.contacts WHERE id > 60000 OR touched") ==
-        p.source.query_value(fmt::format("SELECT count(*) FROM public.contacts WHERE {} AND (id > 60000 OR touched)",
-                                         visible)));
+        p.source.query_value(
+            fmt::format("SELECT count(*) FROM public.contacts WHERE {} AND (id > 60000 OR touched)", visible)));
 }
 
 TEST_CASE("copy: a checkpoint from another cluster is refused with exit 65") {

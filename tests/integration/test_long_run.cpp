@@ -1,0 +1,228 @@
+// Months of parallel running (issue #10): an aged source whose xids pass 2^31 beyond the copy's
+// snapshot, resumed copies of tables whose replica identity is not the primary key.
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <string>
+#include <thread>
+
+#include "support/pipeline.hpp"
+#include "support/wait.hpp"
+
+using namespace crmsync::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::uint64_t kTwo31 = 1ULL << 31;
+
+std::uint64_t next_xid(const PgCluster& c) {
+  return std::stoull(c.query_value("SELECT txid_current()"));
+}
+
+void load_xid_advance(const PgCluster& c) {
+  c.exec(fmt::format("CREATE FUNCTION crmsync_test_advance_xids(bigint) RETURNS bigint AS '{}' LANGUAGE C STRICT",
+                     CRMSYNC_TEST_PGEXT));
+}
+
+// VACUUM FREEZE in every database (template0 included), as a long-lived cluster's autovacuum
+// does: without it the next step would pass the wraparound limit.
+void freeze_all(const PgCluster& c) {
+  c.exec("ALTER DATABASE template0 ALLOW_CONNECTIONS true");
+  for (const auto* db : {"postgres", "template0", "template1"}) c.exec("VACUUM (FREEZE)", db);
+  CHECK(std::stoll(c.query_value("SELECT max(age(datfrozenxid)) FROM pg_database")) < 100'000'000);
+}
+
+// Moves the xid counter forward by `n` and has one transaction take an id there.
+void advance_xids(const PgCluster& c, std::int64_t n) {
+  c.exec(fmt::format("SELECT crmsync_test_advance_xids({})", n));
+  (void)next_xid(c);
+  c.exec("CHECKPOINT");
+}
+
+}  // namespace
+
+TEST_CASE("long run: changes 2^31 xids past the copy's snapshot, on a cluster at epoch 1, are applied") {
+  PipelineFixture p("xid-age");
+  // The legacy cluster has years behind it: epoch 1 (pg_resetwal -e while stopped, before any slot
+  // exists) and a 32-bit xid counter past 2^31 (two steps, frozen in between as autovacuum would).
+  REQUIRE(run_process({script_path("pg-cluster"), "stop-server", p.source.name(), std::to_string(p.source.port())})
+              .exit_code == 0);
+  REQUIRE(run_process({script_path("pg-cluster"), "set-epoch", p.source.name(), "1"}).exit_code == 0);
+  REQUIRE(run_process({script_path("pg-cluster"), "start-server", p.source.name(), std::to_string(p.source.port())})
+              .exit_code == 0);
+  load_xid_advance(p.source);
+  for (int step = 0; step < 2; ++step) {
+    advance_xids(p.source, 1'100'000'000);
+    freeze_all(p.source);
+  }
+  const auto aged = next_xid(p.source);
+  REQUIRE((aged >> 32) >= 1);
+  REQUIRE((aged & 0xFFFFFFFFULL) > kTwo31);
+
+  const char* ddl =
+      "CREATE TABLE public.contacts (id bigint PRIMARY KEY, name text, n int);"
+      "CREATE TABLE public.daily (id int PRIMARY KEY, v text)";
+  p.source.exec(ddl);
+  p.target.exec(ddl);
+  p.source.exec(
+      "INSERT INTO public.contacts SELECT g, 'c' || g, 0 FROM generate_series(1, 3000) g;"
+      "INSERT INTO public.daily SELECT g, 'd' FROM generate_series(1, 3000) g; ANALYZE");
+  p.write_config({"public.contacts", "public.daily"},
+                 "snapshot:\n  chunk_rows: 1000\napply:\n  max_batch_delay_ms: 10\n");
+  BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
+  REQUIRE(wait_until([&] { return row_count(p.target, "public.daily") == 3000; }, 120s));
+  // Every chunk was copied at the slot's snapshot, whose xmax is below this.
+  const auto copied_below = next_xid(p.source);
+
+  // More than 2^31 transactions later, in two steps: the slot's catalog_xmin follows the stream
+  // (crmsync confirms), so the catalogs can be frozen between the steps.
+  for (int step = 0; step < 2; ++step) {
+    advance_xids(p.source, 1'100'000'000);
+    const auto now = next_xid(p.source);
+    REQUIRE(wait_until(
+        [&] {
+          p.source.exec(fmt::format("UPDATE public.contacts SET n = n + 1 WHERE id = 1; CHECKPOINT"));
+          const auto slot_xmin = p.source.query_value(
+              "SELECT catalog_xmin FROM pg_replication_slots WHERE slot_name = 'crmsync_it_pipeline'");
+          return !slot_xmin.empty() && std::stoull(slot_xmin) >= (now & 0xFFFFFFFFULL) &&
+                 std::stoull(slot_xmin) - (now & 0xFFFFFFFFULL) < 1'000'000;
+        },
+        120s));
+    freeze_all(p.source);
+  }
+  const auto streamed_at = next_xid(p.source);
+  REQUIRE(streamed_at - copied_below > kTwo31);
+  MESSAGE("copy snapshot below xid ", copied_below, ", changes at xid ", streamed_at, " (", streamed_at - copied_below,
+          " later)");
+
+  // Every kind of change, on tables copied in three chunks each.
+  p.source.exec(
+      "INSERT INTO public.contacts SELECT g, 'new', 0 FROM generate_series(3001, 3100) g;"
+      "UPDATE public.contacts SET name = 'updated' WHERE id % 100 = 7;"
+      "DELETE FROM public.contacts WHERE id % 100 = 9;"
+      "TRUNCATE public.daily; INSERT INTO public.daily SELECT g, 'refilled' FROM generate_series(1, 500) g");
+  const auto equal = [&] {
+    return table_checksum(p.source, "public.contacts", "id") == table_checksum(p.target, "public.contacts", "id") &&
+           table_checksum(p.source, "public.daily", "id") == table_checksum(p.target, "public.daily", "id");
+  };
+  CHECK(wait_until(equal, 60s));
+  CHECK(row_count(p.target, "public.daily") == 500);
+  CHECK(row_count(p.target, "public.contacts") == 3100 - 31);
+  CHECK(run.running());
+}
+
+namespace {
+
+// leads: REPLICA IDENTITY FULL over an integer key, some rows with TOASTed payloads that key-moving
+// UPDATEs leave unchanged. deals: REPLICA IDENTITY USING INDEX on another integer column.
+constexpr const char* kResumeDdl = R"sql(
+CREATE TABLE public.leads (id bigint PRIMARY KEY, name text, payload text);
+ALTER TABLE public.leads REPLICA IDENTITY FULL;
+CREATE TABLE public.deals (id bigint PRIMARY KEY, legacy_no int NOT NULL UNIQUE, stage text);
+ALTER TABLE public.deals REPLICA IDENTITY USING INDEX deals_legacy_no_key;
+)sql";
+
+// One source transaction of the legacy CRM's day: inserts, updates, deletes, and rows moved to a
+// key far away (into another chunk), in both tables.
+std::string resume_workload(int i) {
+  return fmt::format(R"sql(
+INSERT INTO public.leads VALUES (({0}::bigint * 7919) % 200000 * 2 + 2, 'new {0}', NULL) ON CONFLICT DO NOTHING;
+UPDATE public.leads SET name = 'touched {0}' WHERE id = ({0}::bigint * 104729) % 200000 + 1;
+DELETE FROM public.leads WHERE id = ({0}::bigint * 15485863) % 200000 + 1 AND payload IS NULL;
+UPDATE public.leads l SET id = l.id + 100001, name = 'moved {0}'
+  WHERE l.id = (SELECT id FROM public.leads WHERE payload IS NOT NULL AND id % 2 = 1 AND id < 100000
+                AND id > ({0}::bigint * 37) % 100000 ORDER BY id LIMIT 1)
+    AND NOT EXISTS (SELECT 1 FROM public.leads WHERE id = l.id + 100001);
+UPDATE public.leads l SET id = l.id - 100001, name = 'moved back {0}'
+  WHERE l.id = (SELECT id FROM public.leads WHERE payload IS NOT NULL AND id % 2 = 1 AND id > 100001
+                AND id > 100001 + ({0}::bigint * 37) % 100000 ORDER BY id LIMIT 1)
+    AND NOT EXISTS (SELECT 1 FROM public.leads WHERE id = l.id - 100001);
+INSERT INTO public.deals VALUES (1000000 + {0}, 1000000 + {0}, 'open') ON CONFLICT DO NOTHING;
+UPDATE public.deals SET stage = 'won {0}' WHERE id = ({0}::bigint * 104729) % 100000 + 1;
+UPDATE public.deals SET legacy_no = legacy_no + 2000000 WHERE id = ({0}::bigint * 7919) % 100000 + 1 AND legacy_no < 2000000;
+UPDATE public.deals d SET id = d.id + 5000000 WHERE d.id = ({0}::bigint * 31) % 100000 + 1;
+DELETE FROM public.deals WHERE id = ({0}::bigint * 15485863) % 100000 + 1;
+)sql",
+                     i);
+}
+
+}  // namespace
+
+TEST_CASE("long run: a copy resumed under load is reconciled by its chunk column, whatever the replica identity") {
+  PipelineFixture p("resume-ident");
+  p.source.exec(kResumeDdl);
+  p.target.exec(kResumeDdl);
+  p.source.exec(
+      "INSERT INTO public.leads SELECT g, 'lead ' || g, CASE WHEN g % 50 = 1 THEN (SELECT string_agg(md5(g::text || "
+      "s), "
+      "'') FROM generate_series(1, 200) s) END FROM generate_series(1, 200000, 2) g;"
+      "INSERT INTO public.deals SELECT g, g, 'new' FROM generate_series(1, 100000) g; ANALYZE");
+  p.write_config({"public.leads", "public.deals"},
+                 "snapshot:\n  chunk_rows: 2500\n  parallel: 2\napply:\n  max_batch_delay_ms: 10\n");
+  std::atomic<int> transactions{0};
+  std::string writer_error;
+  LoopThread writer([&](int i) {
+    if (!writer_error.empty()) return std::this_thread::sleep_for(50ms);
+    try {
+      p.source.exec(resume_workload(i));
+      transactions = i;
+    } catch (const std::exception& e) {
+      writer_error = e.what();
+    }
+  });
+  // Two kills mid-copy: later rounds copy the remaining chunks at newer snapshots, which already
+  // hold some of the changes the stream replays from the slot's consistent point.
+  auto committed = [&] {
+    return p.target.query_value("SELECT to_regclass('crmsync.copy_progress') IS NOT NULL") == "t"
+               ? std::stoi(p.target.query_value("SELECT count(*) FROM crmsync.copy_progress"))
+               : 0;
+  };
+  int kills = 0;
+  for (int round = 0; round < 2; ++round) {
+    const int before = committed();
+    BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
+    wait_until([&] { return !run.running() || committed() >= before + 6; }, 120s);
+    if (!run.running()) break;
+    run.signal(SIGKILL);
+    (void)run.wait();
+    ++kills;
+  }
+  CHECK(kills == 2);
+  {
+    BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
+    // Streaming (a batch committed) under load; then a restart replays from its position.
+    REQUIRE(wait_until(
+        [&] {
+          return p.target.query_value("SELECT count(*) FROM crmsync.apply_progress WHERE pipeline = 'it_pipeline'") ==
+                 "1";
+        },
+        180s));
+    std::this_thread::sleep_for(2s);
+    run.signal(SIGTERM);
+    const auto r = run.wait();
+    CAPTURE(r.err);
+    REQUIRE(r.exit_code == 0);
+  }
+  BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
+  std::this_thread::sleep_for(2s);
+  writer.stop();
+  MESSAGE(transactions.load(), " source transactions during the copy and the stream");
+  REQUIRE(writer_error.empty());
+  const auto equal = [&] {
+    return table_checksum(p.source, "public.leads", "id") == table_checksum(p.target, "public.leads", "id") &&
+           table_checksum(p.source, "public.deals", "id") == table_checksum(p.target, "public.deals", "id");
+  };
+  CHECK(wait_until(equal, 90s));
+  CHECK(run.running());
+  run.signal(SIGTERM);
+  const auto r = run.wait();
+  CAPTURE(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.find("23505") == std::string::npos);
+}
