@@ -245,9 +245,34 @@ Status ApplyLoop::apply_truncate(const cdc::pgoutput::Truncate& t) {
     for (const auto& r : ranges) {
       if (auto ok = applier_.remove_range(rel->route, *key, r.lower, r.upper); !ok) return ok;
     }
+    if (t.restart_identity) {
+      if (auto ok = applier_.restart_identity(rel->route); !ok) return ok;
+    }
   }
   if (whole.empty()) return {};
-  return applier_.truncate(whole, t.cascade, t.restart_identity);
+  // The source's CASCADE already listed every published table it emptied; the target's own
+  // tables that reference these are the new CRM's data, which crmsync never empties.
+  auto check = applier_.check_truncate(whole);
+  if (!check) return check.take_error();
+  if (!check->blockers.empty()) {
+    return Error{ErrorCode::StateMismatch,
+                 fmt::format("at {}: the source truncated {} table(s) (source transaction {}), but on the target {}; "
+                             "crmsync never cascades a TRUNCATE into tables it does not replicate (nor does "
+                             "PostgreSQL's logical replication). Empty those rows yourself if that is what the new "
+                             "CRM wants, or drop or redefine the constraint",
+                             txn_final_, whole.size(), xid_.value(), fmt::join(check->blockers, "; "))};
+  }
+  if (check->referenced) {
+    // A foreign key forbids TRUNCATE even when nothing references a row: delete them instead.
+    for (const auto* route : whole) {
+      if (auto ok = applier_.remove_all(*route); !ok) return ok;
+      if (t.restart_identity) {
+        if (auto ok = applier_.restart_identity(*route); !ok) return ok;
+      }
+    }
+    return {};
+  }
+  return applier_.truncate(whole, t.restart_identity);
 }
 
 Status ApplyLoop::open_batch() {

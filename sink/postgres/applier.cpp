@@ -1,14 +1,13 @@
 #include "sink/postgres/applier.hpp"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <libpq-fe.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
-#include <spdlog/spdlog.h>
 
 #include "sink/postgres/copy_sink.hpp"
 #include "sink/postgres/statements.hpp"
@@ -43,8 +42,8 @@ Result<std::optional<Lsn>> Applier::applied_lsn() {
     return Error{ErrorCode::Internal, "applied_lsn() read inside an apply transaction"};
   }
   if (auto plain = synchronous(); !plain) return plain.take_error();
-  auto res = conn_.exec_params(
-      fmt::format("SELECT lsn::text FROM {}.apply_progress WHERE pipeline = $1", kStateSchema), {pipeline_});
+  auto res = conn_.exec_params(fmt::format("SELECT lsn::text FROM {}.apply_progress WHERE pipeline = $1", kStateSchema),
+                               {pipeline_});
   if (!res) return res.take_error();
   progress_read_ = true;
   progress_.reset();
@@ -123,7 +122,10 @@ Status Applier::explicit_transaction() {
   if (!in_txn_ || explicit_) return {};
   // BEGIN after statements of the implicit transaction makes it explicit, those statements
   // included, so the sync that follows does not commit them.
-  if (auto ok = queue_prepared("begin", [] { return std::string("BEGIN"); }, {}, 0); !ok) return ok;
+  if (auto ok = queue_prepared(
+          "begin", [] { return std::string("BEGIN"); }, {}, 0);
+      !ok)
+    return ok;
   explicit_ = true;
   return {};
 }
@@ -133,9 +135,10 @@ Status Applier::sync(bool ends_transaction) {
     if (auto ok = explicit_transaction(); !ok) return ok;
   }
   if (PQpipelineSync(conn_.raw()) != 1) {
-    return fail(Error{ErrorCode::ConnectionFailed,
-                      fmt::format("pipeline sync on {}: {}", conn_.description(), pq::one_line(PQerrorMessage(conn_.raw()))),
-                      Retry::Yes});
+    return fail(
+        Error{ErrorCode::ConnectionFailed,
+              fmt::format("pipeline sync on {}: {}", conn_.description(), pq::one_line(PQerrorMessage(conn_.raw()))),
+              Retry::Yes});
   }
   std::size_t prepares = 0;
   for (const auto expect : pending_expect_) {
@@ -158,10 +161,10 @@ Status Applier::sync(bool ends_transaction) {
                                      kStateSchema, conn_.description(),
                                      progress_ ? progress_->to_string() : std::string("no row"), pipeline_)};
         } else {
-          error_ = Error{lost ? ErrorCode::ConnectionFailed : ErrorCode::QueryFailed,
-                         fmt::format("apply failed on {}: {} (SQLSTATE {})", conn_.description(),
-                                     pq::server_error(r), code),
-                         lost ? Retry::Yes : Retry::No};
+          error_ =
+              Error{lost ? ErrorCode::ConnectionFailed : ErrorCode::QueryFailed,
+                    fmt::format("apply failed on {}: {} (SQLSTATE {})", conn_.description(), pq::server_error(r), code),
+                    lost ? Retry::Yes : Retry::No};
         }
       } else if (st == PGRES_COMMAND_OK && expect > 0) {
         const auto affected = std::strtoll(PQcmdTuples(r), nullptr, 10);
@@ -170,9 +173,10 @@ Status Applier::sync(bool ends_transaction) {
           // A key that is not unique on the target (a partitioned target whose key differs per
           // partition, a missing constraint): one source row changed several target rows.
           if (counters_.rows_extra == 0) {
-            spdlog::warn("a statement on {} changed {} rows where the source changed {}: the target's key is not "
-                         "unique; the target now differs from the source (counted in the stop line)",
-                         conn_.description(), affected, expect);
+            spdlog::warn(
+                "a statement on {} changed {} rows where the source changed {}: the target's key is not "
+                "unique; the target now differs from the source (counted in the stop line)",
+                conn_.description(), affected, expect);
           }
           counters_.rows_extra += affected - expect;
         }
@@ -196,9 +200,10 @@ Status Applier::sync(bool ends_transaction) {
     }
   }
   if (PQstatus(conn_.raw()) != CONNECTION_OK && !error_) {
-    error_ = Error{ErrorCode::ConnectionFailed,
-                   fmt::format("connection to {} lost: {}", conn_.description(), pq::one_line(PQerrorMessage(conn_.raw()))),
-                   Retry::Yes};
+    error_ =
+        Error{ErrorCode::ConnectionFailed,
+              fmt::format("connection to {} lost: {}", conn_.description(), pq::one_line(PQerrorMessage(conn_.raw()))),
+              Retry::Yes};
   }
   if (error_) return *error_;
   return {};
@@ -221,7 +226,8 @@ Status Applier::send_insert(const Route& route, const Row& row) {
   }
   shape_key(key_, 'i', route);
   shape_key_columns(key_, set_columns_);
-  return send_prepared(key_, [&] { return insert_sql(route, set_columns_); }, params_, 0);
+  return send_prepared(
+      key_, [&] { return insert_sql(route, set_columns_); }, params_, 0);
 }
 
 Status Applier::locate(const Route& route, OldKind old_kind, const Row& old_row, const Row& new_row) {
@@ -245,9 +251,8 @@ Status Applier::locate(const Route& route, OldKind old_kind, const Row& old_row,
   }
   for (const auto i : route.key) {
     if (i >= source.size() || source[i].is_unchanged_toast() || route.columns[i].empty()) {
-      return fail(Error{ErrorCode::ProtocolViolation,
-                        fmt::format("{}: key column {} has no value in the change",
-                                    pq::quote_qualified(route.schema, route.table), i)});
+      return fail(Error{ErrorCode::ProtocolViolation, fmt::format("{}: key column {} has no value in the change",
+                                                                  pq::quote_qualified(route.schema, route.table), i)});
     }
     where_columns_.push_back(i);
     params_.push_back(&source[i]);
@@ -274,14 +279,16 @@ Status Applier::send_update(const Route& route, OldKind old_kind, const Row& old
   shape_key(key_, 'u', route);
   shape_key_columns(key_, set_columns_);
   if (auto ok = locate(route, old_kind, old_row, new_row); !ok) return ok;
-  return send_prepared(key_, [&] { return update_sql(route, set_columns_, where_columns_); }, params_, 1);
+  return send_prepared(
+      key_, [&] { return update_sql(route, set_columns_, where_columns_); }, params_, 1);
 }
 
 Status Applier::send_remove(const Route& route, OldKind old_kind, const Row& old_row) {
   params_.clear();
   shape_key(key_, 'd', route);
   if (auto ok = locate(route, old_kind == OldKind::None ? OldKind::Key : old_kind, old_row, old_row); !ok) return ok;
-  return send_prepared(key_, [&] { return delete_sql(route, where_columns_); }, params_, 1);
+  return send_prepared(
+      key_, [&] { return delete_sql(route, where_columns_); }, params_, 1);
 }
 
 Status Applier::remove_range(const Route& route, const std::string& key_column, std::optional<std::int64_t> lower,
@@ -294,12 +301,57 @@ Status Applier::remove_range(const Route& route, const std::string& key_column, 
   return send_one_off(fmt::format("DELETE FROM {} WHERE {}", pq::quote_qualified(route.schema, route.table), where));
 }
 
-Status Applier::truncate(const std::vector<const Route*>& routes, bool cascade, bool restart_identity) {
+Status Applier::truncate(const std::vector<const Route*>& routes, bool restart_identity) {
   std::vector<std::string> names;
+  names.reserve(routes.size());
   for (const auto* r : routes) names.push_back(pq::quote_qualified(r->schema, r->table));
   if (auto ok = flush_buffer(); !ok) return ok;
-  return send_one_off(fmt::format("TRUNCATE {}{}{}", fmt::join(names, ", "), restart_identity ? " RESTART IDENTITY" : "",
-                                  cascade ? " CASCADE" : ""));
+  return send_one_off(
+      fmt::format("TRUNCATE {}{}", fmt::join(names, ", "), restart_identity ? " RESTART IDENTITY" : ""));
+}
+
+Status Applier::restart_identity(const Route& route) {
+  if (auto ok = flush_buffer(); !ok) return ok;
+  // Sequences owned by the table's columns: 'a' (serial, OWNED BY) and 'i' (identity).
+  return send_one_off(fmt::format(
+      "SELECT setval(d.objid::regclass, s.seqstart, false) FROM pg_depend d JOIN pg_sequence s ON s.seqrelid = "
+      "d.objid WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = "
+      "{}::regclass AND d.deptype IN ('a', 'i')",
+      pq::quote_literal(pq::quote_qualified(route.schema, route.table))));
+}
+
+Result<TruncateCheck> Applier::check_truncate(const std::vector<const Route*>& routes) {
+  std::vector<std::string> names;
+  names.reserve(routes.size());
+  for (const auto* r : routes)
+    names.push_back(pq::quote_literal(pq::quote_qualified(r->schema, r->table)) + "::regclass");
+  auto conn = synchronous();
+  if (!conn) return conn.take_error();
+  const auto set = fmt::format("ARRAY[{}]", fmt::join(names, ", "));
+  auto res = (*conn)->exec(fmt::format(
+      "SELECT format('%I.%I (%s) references %I.%I', fn.nspname, f.relname, c.conname, tn.nspname, t.relname), "
+      "format('SELECT EXISTS (SELECT 1 FROM %I.%I WHERE ROW(%s) IS NOT NULL)', fn.nspname, f.relname, "
+      "(SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.ord) FROM unnest(c.conkey) WITH ORDINALITY "
+      "k(attnum, ord) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum)) FROM pg_constraint c "
+      "JOIN pg_class f ON f.oid = c.conrelid JOIN pg_namespace fn ON fn.oid = f.relnamespace JOIN pg_class t ON t.oid "
+      "= c.confrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace WHERE c.contype = 'f' AND c.conparentid = 0 AND "
+      "c.confrelid = ANY ({0}) AND NOT c.conrelid = ANY ({0}) ORDER BY 1",
+      set));
+  if (!res) return res.take_error();
+  TruncateCheck out;
+  for (int i = 0; i < res->rows(); ++i) {
+    out.referenced = true;
+    // MATCH SIMPLE: a row references only when every column of its key is set.
+    auto used = (*conn)->exec(std::string(res->get(i, 1)));
+    if (!used) return used.take_error();
+    if (used->get(0, 0) == "t") out.blockers.emplace_back(res->get(i, 0));
+  }
+  return out;
+}
+
+Status Applier::remove_all(const Route& route) {
+  if (auto ok = flush_buffer(); !ok) return ok;
+  return send_one_off(fmt::format("DELETE FROM {}", pq::quote_qualified(route.schema, route.table)));
 }
 
 Status Applier::execute(const std::string& sql) {
@@ -344,9 +396,10 @@ Status Applier::commit(Lsn end_lsn) {
     recorded = queue_prepared(
         "progress-advance",
         [] {
-          return fmt::format("WITH advanced AS (UPDATE {}.apply_progress SET lsn = $3, applied_at = now() "
-                             "WHERE pipeline = $1 AND lsn = $2 RETURNING 1) SELECT 1 / count(*) FROM advanced",
-                             kStateSchema);
+          return fmt::format(
+              "WITH advanced AS (UPDATE {}.apply_progress SET lsn = $3, applied_at = now() "
+              "WHERE pipeline = $1 AND lsn = $2 RETURNING 1) SELECT 1 / count(*) FROM advanced",
+              kStateSchema);
         },
         {&pipeline, &from, &lsn}, kProgress);
   } else if (recorded) {
@@ -359,7 +412,9 @@ Status Applier::commit(Lsn end_lsn) {
         },
         {&pipeline, &lsn}, kProgress);
   }
-  if (recorded && explicit_) recorded = queue_prepared("commit", [] { return std::string("COMMIT"); }, {}, 0);
+  if (recorded && explicit_)
+    recorded = queue_prepared(
+        "commit", [] { return std::string("COMMIT"); }, {}, 0);
   if (recorded) recorded = sync(true);
   if (!recorded) {
     rollback();
@@ -382,9 +437,13 @@ void Applier::rollback() {
   // After an error the rest of the pipeline was skipped, COMMIT included: end the transaction.
   // BEGIN first when the transaction is implicit (or already ended by a sync), so that ROLLBACK
   // always finds a transaction block and the server logs no warning.
-  if (!explicit_) (void)queue_prepared("begin", [] { return std::string("BEGIN"); }, {}, 0);
+  if (!explicit_)
+    (void)queue_prepared(
+        "begin", [] { return std::string("BEGIN"); }, {}, 0);
   explicit_ = false;
-  if (queue_prepared("rollback", [] { return std::string("ROLLBACK"); }, {}, 0)) (void)sync(true);
+  if (queue_prepared(
+          "rollback", [] { return std::string("ROLLBACK"); }, {}, 0))
+    (void)sync(true);
   error_.reset();
   // A ROLLBACK queued behind a failed statement that no sync had reached yet is skipped by the
   // server, and a sync does not end an explicit transaction block: the session would stay in an

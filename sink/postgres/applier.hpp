@@ -41,6 +41,12 @@ struct ApplyCounters {
   std::int64_t multirow_rows = 0;   // rows written by multi-row statements
 };
 
+/// Whether the target's own tables let a TRUNCATE of replicated ones through.
+struct TruncateCheck {
+  bool referenced = false;            // some foreign key from outside points into the tables
+  std::vector<std::string> blockers;  // those with referencing rows: "crm.tasks (fk) references public.contacts"
+};
+
 class Applier {
  public:
   static Result<std::unique_ptr<Applier>> connect(const pq::ConnectOptions& target, std::string pipeline);
@@ -62,7 +68,17 @@ class Applier {
   /// table was copied after the truncate: see cdc/README.md).
   Status remove_range(const Route& route, const std::string& key_column, std::optional<std::int64_t> lower,
                       std::optional<std::int64_t> upper);
-  Status truncate(const std::vector<const Route*>& routes, bool cascade, bool restart_identity);
+  /// TRUNCATE of the routes' tables, never CASCADE: a target table outside them that references
+  /// one is the new CRM's own (native logical replication does not cascade on the subscriber
+  /// either); the caller checks that case first (check_truncate).
+  Status truncate(const std::vector<const Route*>& routes, bool restart_identity);
+  /// What TRUNCATE ... RESTART IDENTITY does to the sequences a table's columns own (identity and
+  /// serial), for a table emptied by range DELETEs instead.
+  Status restart_identity(const Route& route);
+  /// Foreign keys of target tables outside `routes` into one of them.
+  Result<TruncateCheck> check_truncate(const std::vector<const Route*>& routes);
+  /// DELETE of every row: a TRUNCATE that a foreign key without referencing rows forbids.
+  Status remove_all(const Route& route);
   /// Runs a statement synchronously inside the current transaction (schema changes).
   Status execute(const std::string& sql);
   /// Collects every queued result and leaves pipeline mode, so the caller can run ordinary
@@ -122,10 +138,10 @@ class Applier {
   bool explicit_ = false;                                  // BEGIN sent in this transaction
   std::unordered_map<std::string, std::string> prepared_;  // statement shape -> prepared name
   std::uint64_t next_statement_ = 0;                       // names are never reused
-  std::vector<std::int64_t> pending_expect_;  // per queued statement: rows it should affect (0: any)
-  std::vector<std::string> pending_prepares_; // keys of the Parse messages queued, in order
-  bool progress_read_ = false;                // applied_lsn() ran: progress_ is what the row holds
-  std::optional<Lsn> progress_;               // the progress row's position (nullopt: no row)
+  std::vector<std::int64_t> pending_expect_;               // per queued statement: rows it should affect (0: any)
+  std::vector<std::string> pending_prepares_;              // keys of the Parse messages queued, in order
+  bool progress_read_ = false;                             // applied_lsn() ran: progress_ is what the row holds
+  std::optional<Lsn> progress_;                            // the progress row's position (nullopt: no row)
   // Scratch space reused by every statement, so that a row costs no allocations here.
   std::string key_;
   std::vector<const Value*> params_;
