@@ -1,13 +1,13 @@
 #include "cdc/replication_reader.hpp"
 
+#include <fmt/format.h>
 #include <libpq-fe.h>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "cdc/stream_protocol.hpp"
 
@@ -27,6 +27,7 @@ class ReplicationReader::Impl {
     start_ = start;
     asio::post(io_, [this] { connect_and_start(); });
     arm_status_timer();
+    arm_receive_timer();
     io_.run();
   }
 
@@ -37,6 +38,7 @@ class ReplicationReader::Impl {
       close();
       status_timer_.cancel();
       retry_timer_.cancel();
+      receive_timer_.cancel();
       io_.stop();
     });
   }
@@ -52,9 +54,9 @@ class ReplicationReader::Impl {
       return;
     }
     const auto from = resume_point();
-    auto started = conn->exec(fmt::format(
-        "START_REPLICATION SLOT {} LOGICAL {} (proto_version '1', publication_names {}, messages 'true')",
-        pq::quote_ident(options_.slot), from, pq::quote_literal(pq::quote_ident(options_.publication))));
+    auto started = conn->exec(
+        fmt::format("START_REPLICATION SLOT {} LOGICAL {} (proto_version '1', publication_names {}, messages 'true')",
+                    pq::quote_ident(options_.slot), from, pq::quote_literal(pq::quote_ident(options_.publication))));
     if (!started) {
       // A missing slot or publication cannot heal by waiting; a slot still held by the walsender
       // of a connection that just died (SQLSTATE 55006) or a lost connection can.
@@ -69,7 +71,10 @@ class ReplicationReader::Impl {
     PQsetnonblocking(conn->raw(), 1);
     conn_.emplace(std::move(conn).value());
     socket_ = std::make_unique<asio::posix::stream_descriptor>(io_, PQsocket(conn_->raw()));
-    backoff_ = std::chrono::milliseconds(100);
+    // The backoff is reset by progress (a transaction received, or a minute of a healthy
+    // stream), not by this: a walsender that fails on its first change must not be hammered.
+    connected_at_ = last_received_ = std::chrono::steady_clock::now();
+    ping_sent_ = false;
     spdlog::info("streaming from slot \"{}\" on {} at {}", options_.slot, conn_->description(), from);
     drain();
   }
@@ -97,17 +102,43 @@ class ReplicationReader::Impl {
         wait_readable();
         return;
       }
-      lost(n == -1 ? std::string("the source ended the replication stream")
-                   : fmt::format("{}", PQerrorMessage(conn_->raw())));
+      if (n == -1) {
+        ended();
+      } else {
+        lost(fmt::format("{}", PQerrorMessage(conn_->raw())));
+      }
       return;
     }
   }
 
+  // The server ended COPY BOTH: read why. A walsender that raises an error while streaming (the
+  // publication dropped, a privilege revoked, out of memory on a huge value) says so here.
+  void ended() {
+    std::string why = "the source ended the replication stream";
+    std::string server;
+    std::string state;
+    while (PGresult* res = PQgetResult(conn_->raw())) {
+      if (PQresultStatus(res) == PGRES_FATAL_ERROR && server.empty()) {
+        const char* s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        state = s != nullptr ? s : "";
+        server = fmt::format("{} (SQLSTATE {})", pq::server_error(res), state.empty() ? "?" : state);
+      }
+      PQclear(res);
+    }
+    if (!server.empty()) why += ": " + server;
+    // Errors that heal by waiting (shutdowns, crashes, resource shortages, a slot still held by a
+    // walsender that is going away) never count towards the permanent stop.
+    lost(why, !state.empty() && !pq::retryable_sqlstate(state) && state != "55006");
+  }
+
   Status handle(std::string_view data) {
+    last_received_ = std::chrono::steady_clock::now();
+    ping_sent_ = false;
     auto parsed = parse_server_message(data);
     if (!parsed) return parsed.take_error();
     if (auto* k = std::get_if<Keepalive>(&*parsed)) {
       note_server_end(k->wal_end);
+      if (std::chrono::steady_clock::now() - connected_at_ > std::chrono::minutes(1)) progressed();
       if (k->reply_requested) send_status(false);
       if (!in_txn_ && !pending_) {
         StreamItem keepalive{StreamItem::Kind::Keepalive, {}, k->wal_end, 64, k->reply_requested};
@@ -122,11 +153,18 @@ class ReplicationReader::Impl {
       return Error{ErrorCode::ProtocolViolation, fmt::format("at {}: {}", x.wal_start, message.error().message)};
     }
     if (std::holds_alternative<pgoutput::Begin>(*message)) in_txn_ = true;
-    if (std::holds_alternative<pgoutput::Commit>(*message)) in_txn_ = false;
+    if (std::holds_alternative<pgoutput::Commit>(*message)) {
+      in_txn_ = false;
+      progressed();
+    }
     // Decoded rows cost about twice their wire size (a std::string per value).
     const bool commit = std::holds_alternative<pgoutput::Commit>(*message);
-    StreamItem item{StreamItem::Kind::Message, std::move(message).value(), x.wal_start, x.payload.size() * 2 + 128,
-                    false, commit ? std::chrono::system_clock::now() : std::chrono::system_clock::time_point{}};
+    StreamItem item{StreamItem::Kind::Message,
+                    std::move(message).value(),
+                    x.wal_start,
+                    x.payload.size() * 2 + 128,
+                    false,
+                    commit ? std::chrono::system_clock::now() : std::chrono::system_clock::time_point{}};
     if (!queue_.try_push(std::move(item))) {
       pending_ = std::move(item);  // try_push leaves the item intact when it refuses
     }
@@ -199,10 +237,52 @@ class ReplicationReader::Impl {
     conn_.reset();
   }
 
-  void lost(const std::string& why) {
+  void progressed() {
+    backoff_ = std::chrono::milliseconds(100);
+    same_failures_ = 0;
+    last_failure_.clear();
+  }
+
+  // Asks for a keepalive after half the receive timeout without data; gives the connection up
+  // after all of it.
+  void arm_receive_timer() {
+    receive_timer_.expires_after(std::chrono::seconds(1));
+    receive_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || stopping_) return;
+      const auto limit = options_.receive_timeout;
+      if (conn_ && limit.count() > 0) {
+        const auto silent = std::chrono::steady_clock::now() - last_received_;
+        if (silent >= limit) {
+          lost(
+              fmt::format("nothing received from the source for {} s (source.receive_timeout_s), not even a "
+                          "keepalive: the walsender or the network is stuck",
+                          std::chrono::duration_cast<std::chrono::seconds>(limit).count()));
+        } else if (silent >= limit / 2 && !ping_sent_) {
+          ping_sent_ = true;
+          send_status(true);
+        }
+      }
+      arm_receive_timer();
+    });
+  }
+
+  void lost(const std::string& why, bool permanent_kind = false) {
     std::string reason = why;
     while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();
     spdlog::warn("source replication connection lost: {}", reason);
+    if (permanent_kind) {
+      same_failures_ = reason == last_failure_ ? same_failures_ + 1 : 1;
+      last_failure_ = reason;
+      if (same_failures_ >= options_.max_identical_failures) {
+        close();
+        fatal(Error{ErrorCode::StateMismatch,
+                    fmt::format("the source's walsender failed {} times in a row at {} without progress: {}. Fix the "
+                                "cause on the source (the publication, the role's privileges, the slot), then start "
+                                "crmsync again: it resumes from {}",
+                                same_failures_, resume_point(), reason, resume_point())});
+        return;
+      }
+    }
     close();
     pending_.reset();  // part of a transaction the server will send again
     in_txn_ = false;
@@ -231,6 +311,7 @@ class ReplicationReader::Impl {
     close();
     status_timer_.cancel();
     retry_timer_.cancel();
+    receive_timer_.cancel();
     queue_.close();
   }
 
@@ -241,6 +322,7 @@ class ReplicationReader::Impl {
   asio::io_context io_;
   asio::steady_timer status_timer_{io_};
   asio::steady_timer retry_timer_{io_};
+  asio::steady_timer receive_timer_{io_};
   std::unique_ptr<asio::posix::stream_descriptor> socket_;
   std::optional<pq::Connection> conn_;
   std::optional<StreamItem> pending_;
@@ -249,12 +331,19 @@ class ReplicationReader::Impl {
   bool waiting_ = false;
   bool stopping_ = false;
   std::chrono::milliseconds backoff_{100};
+  std::chrono::steady_clock::time_point connected_at_;
+  std::chrono::steady_clock::time_point last_received_;
+  bool ping_sent_ = false;
+  int same_failures_ = 0;  // identical server errors in a row, without progress in between
+  std::string last_failure_;
 };
 
 ReplicationReader::ReplicationReader(ReaderOptions options, StreamQueue& queue, std::function<Lsn()> flushed)
     : impl_(std::make_unique<Impl>(*this, std::move(options), queue, std::move(flushed))) {}
 
-ReplicationReader::~ReplicationReader() { stop(); }
+ReplicationReader::~ReplicationReader() {
+  stop();
+}
 
 void ReplicationReader::start(Lsn start) {
   thread_ = std::thread([this, start] { impl_->run(start); });

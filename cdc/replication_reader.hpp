@@ -31,6 +31,13 @@ struct ReaderOptions {
   std::string publication;
   std::chrono::milliseconds status_interval{1000};
   std::chrono::milliseconds max_backoff{30000};
+  /// Nothing received, not even a keepalive, for this long: the source is gone (a frozen
+  /// walsender, a network black hole), so reconnect. Half of it without data asks the server for a
+  /// keepalive, as wal_receiver_timeout does. Zero disables the check.
+  std::chrono::milliseconds receive_timeout{60000};
+  /// The same server error this many times in a row with no progress in between (a dropped
+  /// publication, a revoked privilege): a permanent error, not a reason to re-decode for ever.
+  int max_identical_failures = 5;
 };
 
 class ReplicationReader {

@@ -36,6 +36,7 @@ struct SourceConfig {
   std::string slot;                 // default: crmsync_<name>
   std::string publication;          // default: crmsync_<name>
   int connect_timeout_s = 10;
+  int receive_timeout_s = 60;       // like wal_receiver_timeout; 0 disables
 };
 
 struct TargetConfig {

@@ -1,10 +1,10 @@
 // The top level and the small sections (source, target, snapshot, apply, log), then the checks
 // that need both source.tables and mappings.
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <climits>
-
-#include <fmt/format.h>
 
 #include "config/detail/validate.hpp"
 
@@ -12,8 +12,10 @@ namespace crmsync::config::detail {
 
 namespace {
 
-constexpr std::string_view kTopKeys[] = {"name", "state_dir", "source", "target", "snapshot", "apply", "log", "mappings"};
-constexpr std::string_view kSourceKeys[] = {"dsn", "tables", "slot", "publication", "connect_timeout_s"};
+constexpr std::string_view kTopKeys[] = {"name",     "state_dir", "source", "target",
+                                         "snapshot", "apply",     "log",    "mappings"};
+constexpr std::string_view kSourceKeys[] = {
+    "dsn", "tables", "slot", "publication", "connect_timeout_s", "receive_timeout_s"};
 constexpr std::string_view kTargetKeys[] = {"type", "dsn", "create_tables", "connect_timeout_s", "replication_role"};
 constexpr std::string_view kSnapshotKeys[] = {"parallel", "truncate_target", "chunk_rows"};
 constexpr std::string_view kApplyKeys[] = {"max_batch_delay_ms", "linger_us", "max_batch_bytes", "compact"};
@@ -32,9 +34,8 @@ constexpr std::string_view kDefaultStateRoot = "/var/lib/crmsync/";
 constexpr std::string_view kDefaultPrefix = "crmsync_";
 
 bool is_simple_identifier(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-  });
+  return !s.empty() && std::all_of(s.begin(), s.end(),
+                                   [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
 }
 
 // name, slot, publication: [a-z0-9_]+ and at most `max` characters, because they end up as
@@ -123,6 +124,7 @@ void read_source(Context& ctx, const Value& v, SourceConfig& cfg, SourceRead& ou
     }
   }
   read_int_into(ctx, s.get("connect_timeout_s"), cfg.connect_timeout_s, 1, 3600);
+  read_int_into(ctx, s.get("receive_timeout_s"), cfg.receive_timeout_s, 0, 3600);
 }
 
 void read_target(Context& ctx, const Value& v, TargetConfig& cfg) {
@@ -205,9 +207,9 @@ void resolve_tables(Context& ctx, PipelineConfig& cfg, const SourceRead& src, co
     if (cfg.mapping_for(t.name) != nullptr) continue;
     for (const MappingSite& site : maps.sites) {
       if (!site.to || site.to->name != t.name) continue;
-      ctx.error(site.to->pos, site.to->path,
-                fmt::format("{} is also the target of {}, which has no mapping and is copied as-is", site.to->shown,
-                            t.path));
+      ctx.error(
+          site.to->pos, site.to->path,
+          fmt::format("{} is also the target of {}, which has no mapping and is copied as-is", site.to->shown, t.path));
     }
   }
 }

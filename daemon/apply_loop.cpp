@@ -10,7 +10,7 @@ namespace crmsync::daemon {
 
 ApplyLoop::ApplyLoop(const config::PipelineConfig& cfg, checkpoint::Store& store, sink::postgres::Applier& applier,
                      pq::Connection& source, cdc::StreamQueue& queue, const cdc::ReplicationReader& reader,
-                     ChunkFilter& filter, std::atomic<std::uint64_t>& flushed)
+                     ChunkFilter& filter, SourceTables& tables, std::atomic<std::uint64_t>& flushed)
     : cfg_(cfg),
       applier_(applier),
       queue_(queue),
@@ -18,7 +18,7 @@ ApplyLoop::ApplyLoop(const config::PipelineConfig& cfg, checkpoint::Store& store
       filter_(filter),
       flushed_(flushed),
       reporter_(store, flushed, std::chrono::milliseconds(100)),
-      relations_(cfg, source),
+      relations_(cfg, source, tables, store),
       applied_(Lsn{flushed.load()}) {}
 
 ApplyOutcome ApplyLoop::classify(const Error& e) {
@@ -184,7 +184,7 @@ Status ApplyLoop::on_message(const cdc::pgoutput::Message& m, Lsn at) {
     if (!batch_open_) {
       if (auto ok = open_batch(); !ok) return ok;  // DDL and catalog reads run inside the batch
     }
-    auto ok = relations_.update(r->relation, applier_, at);
+    auto ok = relations_.update(r->relation, applier_, at.is_invalid() ? txn_final_ : at);
     if (!ok && ok.error().retryable() && !relations_.source_ok()) source_catalog_lost_ = true;
     return ok;
   }

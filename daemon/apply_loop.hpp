@@ -35,7 +35,7 @@ class ApplyLoop {
  public:
   ApplyLoop(const config::PipelineConfig& cfg, checkpoint::Store& store, sink::postgres::Applier& applier,
             pq::Connection& source, cdc::StreamQueue& queue, const cdc::ReplicationReader& reader, ChunkFilter& filter,
-            std::atomic<std::uint64_t>& flushed);
+            SourceTables& tables, std::atomic<std::uint64_t>& flushed);
   ApplyOutcome run();
   [[nodiscard]] std::int64_t target_commits() const { return target_commits_; }
   [[nodiscard]] std::int64_t source_transactions() const { return source_txns_; }

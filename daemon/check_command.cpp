@@ -1,9 +1,10 @@
 #include "daemon/check_command.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdio>
 
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "cdc/preflight.hpp"
@@ -28,7 +29,9 @@ sink::postgres::ExpectedTable expect(const config::PipelineConfig& cfg, const co
                                      const cdc::SourcePreflight& source, CheckReport& config_items) {
   const auto* mapping = cfg.mapping_for(table);
   const auto target = mapping != nullptr ? mapping->to : table;
-  sink::postgres::ExpectedTable want{.schema = target.schema, .name = target.table, .columns = {},
+  sink::postgres::ExpectedTable want{.schema = target.schema,
+                                     .name = target.table,
+                                     .columns = {},
                                      .may_create = cfg.target.create_tables && mapping == nullptr};
   const auto found = source.tables.find(table);
   if (found == source.tables.end()) {
@@ -64,11 +67,11 @@ CheckReport run_preflight(const config::PipelineConfig& cfg) {
                                   "mapping layer"});
   }
   report.insert(report.end(), config_items.begin(), config_items.end());
-  auto target = sink::postgres::preflight_target(
-      {.connection = bare_target_options(cfg, "crmsync check"),
-       .replica_role = cfg.target.replication_role == config::ReplicationRole::Replica,
-       .replica_role_advice = replica_role_advice(cfg.target.dsn)},
-      expected);
+  auto target =
+      sink::postgres::preflight_target({.connection = bare_target_options(cfg, "crmsync check"),
+                                        .replica_role = cfg.target.replication_role == config::ReplicationRole::Replica,
+                                        .replica_role_advice = replica_role_advice(cfg.target.dsn)},
+                                       expected);
   report.insert(report.end(), target.begin(), target.end());
   return report;
 }
@@ -96,7 +99,9 @@ std::string render_check_json(const CheckReport& report) {
   for (const auto& i : report) {
     checks.push_back({{"scope", i.scope},
                       {"name", i.name},
-                      {"status", i.status == CheckStatus::Ok ? "ok" : i.status == CheckStatus::Warn ? "warn" : "fail"},
+                      {"status", i.status == CheckStatus::Ok     ? "ok"
+                                 : i.status == CheckStatus::Warn ? "warn"
+                                                                 : "fail"},
                       {"detail", i.detail}});
   }
   nlohmann::json doc = {{"ok", all_passed(report)}, {"checks", checks}};

@@ -1,12 +1,13 @@
 #include "daemon/cli.hpp"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 #include <exception>
 #include <string>
 
 #include <CLI/CLI.hpp>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "config/loader.hpp"
 #include "daemon/check_command.hpp"
@@ -38,7 +39,8 @@ ExitCode dispatch(const std::string& command, const std::string& sub, const Opti
   if (command == "status") return not_yet(command, "a later issue");
   if (command == "verify") return not_yet(command, "verification is a later issue");
   if (command == "cutover") return not_yet(command, "cutover is a later issue");
-  if (command == "teardown") return not_yet(command, "a later issue; meanwhile drop the slot and publication with SQL and remove state_dir");
+  if (command == "teardown")
+    return not_yet(command, "a later issue; meanwhile drop the slot and publication with SQL and remove state_dir");
   if (command == "dlq") return not_yet(command + " " + sub, "the dead-letter queue is a later issue");
   return ExitCode::Usage;
 }

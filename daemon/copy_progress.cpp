@@ -1,9 +1,9 @@
 #include "daemon/copy_progress.hpp"
 
-#include <cstdio>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include <cstdio>
 
 namespace crmsync::daemon {
 namespace {
@@ -19,7 +19,9 @@ std::string duration_text(double seconds) {
 
 CopyProgress::CopyProgress(bool interactive) : interactive_(interactive) {}
 
-CopyProgress::~CopyProgress() { finish(); }
+CopyProgress::~CopyProgress() {
+  finish();
+}
 
 CopyProgress::Table& CopyProgress::add_table(const std::string& name, double estimated_rows, std::int64_t chunks_total,
                                              std::int64_t rows_already, std::int64_t chunks_already) {

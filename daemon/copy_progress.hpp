@@ -19,8 +19,8 @@ class CopyProgress {
  public:
   struct Table {
     std::string name;
-    double estimated_rows = 0;              // pg_class.reltuples (may be stale; -1 unknown)
-    std::atomic<std::int64_t> rows{0};      // copied so far, including chunks in flight
+    double estimated_rows = 0;          // pg_class.reltuples (may be stale; -1 unknown)
+    std::atomic<std::int64_t> rows{0};  // copied so far, including chunks in flight
     std::atomic<std::int64_t> chunks_done{0};
     std::int64_t chunks_total = 0;
   };
@@ -31,8 +31,8 @@ class CopyProgress {
   CopyProgress(const CopyProgress&) = delete;
   CopyProgress& operator=(const CopyProgress&) = delete;
 
-  Table& add_table(const std::string& name, double estimated_rows, std::int64_t chunks_total,
-                   std::int64_t rows_already, std::int64_t chunks_already);
+  Table& add_table(const std::string& name, double estimated_rows, std::int64_t chunks_total, std::int64_t rows_already,
+                   std::int64_t chunks_already);
   /// A remark shown after the table's line (e.g. a lock wait); "" clears it. Any thread.
   void set_note(Table& table, std::string note);
   void start();

@@ -16,6 +16,8 @@ enum class ExitCode : int {
   Config = 78,
 };
 
-constexpr int to_int(ExitCode code) { return static_cast<int>(code); }
+constexpr int to_int(ExitCode code) {
+  return static_cast<int>(code);
+}
 
 }  // namespace crmsync::daemon

@@ -1,13 +1,14 @@
 #include "daemon/logging.hpp"
 
-#include <chrono>
-#include <memory>
-
 #include <fmt/chrono.h>
-#include <nlohmann/json.hpp>
 #include <spdlog/formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <memory>
+
+#include <nlohmann/json.hpp>
 
 namespace crmsync::daemon {
 namespace {
@@ -21,8 +22,8 @@ class JsonFormatter final : public spdlog::formatter {
     const std::chrono::sys_time<std::chrono::milliseconds> tp{std::chrono::milliseconds{ms}};
     nlohmann::json line = {
         {"ts", fmt::format("{:%FT%T}Z", tp)},
-        {"level", std::string(spdlog::level::to_string_view(msg.level).data(),
-                              spdlog::level::to_string_view(msg.level).size())},
+        {"level",
+         std::string(spdlog::level::to_string_view(msg.level).data(), spdlog::level::to_string_view(msg.level).size())},
         {"logger", std::string(msg.logger_name.data(), msg.logger_name.size())},
         {"msg", std::string(msg.payload.data(), msg.payload.size())},
     };

@@ -17,6 +17,7 @@
 #include "daemon/notify.hpp"
 #include "daemon/sessions.hpp"
 #include "daemon/signals.hpp"
+#include "daemon/source_tables.hpp"
 #include "daemon/stream_phase.hpp"
 #include "mapping/column_plan.hpp"
 #include "sink/postgres/copy_sink.hpp"
@@ -347,6 +348,9 @@ ExitCode run_attempt(const config::PipelineConfig& cfg, const RunOptions& option
     if (!repl) return fail(repl.error());
     s.repl.emplace(std::move(repl).value());
   }
+  // Routing is by relation: which relation each configured name was copied as, and renames the
+  // config has followed since (daemon/source_tables.hpp).
+  if (auto known = reconcile_source_tables(cfg, *s.source, *s.store); !known) return fail(known.error());
   if (phase == checkpoint::Phase::New || phase == checkpoint::Phase::Copying) {
     auto tables = describe_tables(cfg, *s.source, *s.target, phase == checkpoint::Phase::Copying);
     if (!tables) return fail(tables.error());

@@ -1,7 +1,8 @@
 #include "daemon/signals.hpp"
 
-#include <csignal>
 #include <unistd.h>
+
+#include <csignal>
 
 namespace crmsync::daemon {
 namespace {
@@ -26,7 +27,11 @@ void install_stop_handlers() {
   std::signal(SIGPIPE, SIG_IGN);
 }
 
-bool stop_requested() { return g_stop.load(std::memory_order_relaxed); }
-void request_stop() { g_stop.store(true); }
+bool stop_requested() {
+  return g_stop.load(std::memory_order_relaxed);
+}
+void request_stop() {
+  g_stop.store(true);
+}
 
 }  // namespace crmsync::daemon

@@ -68,6 +68,11 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, const Sessions& sessi
     spdlog::error("{}", filter.error().message);
     return filter.error().code == ErrorCode::StateMismatch ? ExitCode::Permanent : ExitCode::Failure;
   }
+  auto tables = SourceTables::load(store);
+  if (!tables) {
+    spdlog::error("{}", tables.error().message);
+    return ExitCode::Failure;
+  }
   auto connected = connect_target(cfg, sessions);
   if (!connected) {
     spdlog::error("{}", connected.error().message);
@@ -113,10 +118,12 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, const Sessions& sessi
                                    .slot = cfg.source.slot,
                                    .publication = cfg.source.publication,
                                    .status_interval = std::chrono::milliseconds(1000),
-                                   .max_backoff = std::chrono::milliseconds(10000)},
+                                   .max_backoff = std::chrono::milliseconds(10000),
+                                   .receive_timeout = std::chrono::seconds(cfg.source.receive_timeout_s),
+                                   .max_identical_failures = 5},
                                   queue, [&flushed] { return Lsn{flushed.load()}; });
     reader.start(start);
-    ApplyLoop loop(cfg, store, *applier, *source, queue, reader, *filter, flushed);
+    ApplyLoop loop(cfg, store, *applier, *source, queue, reader, *filter, *tables, flushed);
     const auto outcome = loop.run();
     switch (outcome) {
       case ApplyOutcome::Stopped:

@@ -4,9 +4,9 @@
 
 #include "checkpoint/store.hpp"
 #include "config/pipeline_config.hpp"
-#include "daemon/sessions.hpp"
 #include "core/lsn.hpp"
 #include "daemon/exit_codes.hpp"
+#include "daemon/sessions.hpp"
 
 namespace crmsync::daemon {
 

@@ -1,17 +1,20 @@
 #pragma once
 // The relation cache of the stream: every pgoutput Relation message replaces the cached relation
-// and rebuilds its route to the target. Under the identity mapping a new source column is added to
-// the target (ALTER TABLE ... ADD COLUMN, inside the apply transaction, before the first row that
-// carries it); a retyped or dropped column stops the pipeline with the LSN and the DDL to run.
+// and rebuilds its route to the target. Relations are routed by OID through the source table
+// record (source_tables.hpp): a renamed table, a table re-created under a copied name and one
+// crmsync never copied stop the stream with what to do. The message is diffed against the
+// previous layout of the same relation (schema_changes.hpp) and the layout is recorded.
 
 #include <map>
 #include <optional>
 #include <string>
 
+#include "checkpoint/store.hpp"
 #include "config/pipeline_config.hpp"
 #include "core/lsn.hpp"
 #include "core/relation.hpp"
 #include "core/result.hpp"
+#include "daemon/source_tables.hpp"
 #include "pq/connection.hpp"
 #include "sink/postgres/applier.hpp"
 
@@ -20,13 +23,15 @@ namespace crmsync::daemon {
 struct CachedRelation {
   Relation relation;
   config::TableName source;
-  bool replicated = false;  // false: not a configured table (its changes are ignored)
+  bool replicated = true;
   sink::postgres::Route route;
 };
 
 class RelationCache {
  public:
-  RelationCache(const config::PipelineConfig& cfg, pq::Connection& source) : cfg_(cfg), source_(source) {}
+  RelationCache(const config::PipelineConfig& cfg, pq::Connection& source, SourceTables& tables,
+                checkpoint::Store& store)
+      : cfg_(cfg), source_(source), tables_(tables), store_(store) {}
 
   /// Replaces the relation and rebuilds its route (may run DDL through `applier`).
   Status update(const Relation& relation, sink::postgres::Applier& applier, Lsn at);
@@ -38,8 +43,12 @@ class RelationCache {
   pq::Connection& source() { return source_; }
 
  private:
+  Status unknown_relation(const Relation& relation, Lsn at);
+
   const config::PipelineConfig& cfg_;
   pq::Connection& source_;
+  SourceTables& tables_;
+  checkpoint::Store& store_;
   std::map<Oid, CachedRelation> relations_;
 };
 

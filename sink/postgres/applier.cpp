@@ -310,6 +310,18 @@ Status Applier::truncate(const std::vector<const Route*>& routes, bool restart_i
       fmt::format("TRUNCATE {}{}", fmt::join(names, ", "), restart_identity ? " RESTART IDENTITY" : ""));
 }
 
+Status Applier::forget_shape(std::uint64_t shape) {
+  for (auto it = prepared_.begin(); it != prepared_.end();) {
+    if (!key_has_shape(it->first, shape)) {
+      ++it;
+      continue;
+    }
+    if (auto ok = send_one_off(fmt::format("DEALLOCATE {}", it->second)); !ok) return ok;
+    it = prepared_.erase(it);
+  }
+  return {};
+}
+
 Status Applier::restart_identity(const Route& route) {
   if (auto ok = flush_buffer(); !ok) return ok;
   // Sequences owned by the table's columns: 'a' (serial, OWNED BY) and 'i' (identity).

@@ -79,6 +79,9 @@ class Applier {
   Result<TruncateCheck> check_truncate(const std::vector<const Route*>& routes);
   /// DELETE of every row: a TRUNCATE that a foreign key without referencing rows forbids.
   Status remove_all(const Route& route);
+  /// Deallocates the prepared statements of routes of shape `shape` (a route replaced by one of
+  /// another shape no longer uses them).
+  Status forget_shape(std::uint64_t shape);
   /// Runs a statement synchronously inside the current transaction (schema changes).
   Status execute(const std::string& sql);
   /// Collects every queued result and leaves pipeline mode, so the caller can run ordinary

@@ -2,11 +2,11 @@
 // through the ChangeBuffer for tables that allow per-key compaction (change_buffer.hpp), whose net
 // changes are written as multi-row statements (multirow.hpp).
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <map>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "sink/postgres/applier.hpp"
 #include "sink/postgres/multirow.hpp"

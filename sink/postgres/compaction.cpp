@@ -1,10 +1,10 @@
 #include "sink/postgres/compaction.hpp"
 
-#include <algorithm>
-#include <map>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <algorithm>
+#include <map>
 
 namespace crmsync::sink::postgres {
 

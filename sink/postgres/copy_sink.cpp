@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS {0}.copy_progress (
 );
 CREATE TABLE IF NOT EXISTS {0}.apply_progress (pipeline text PRIMARY KEY, lsn pg_lsn NOT NULL,
                                                applied_at timestamptz NOT NULL DEFAULT now()))sql",
-                                  kStateSchema));
+                               kStateSchema));
 }
 
 Result<std::vector<CopiedChunk>> copied_chunks(pq::Connection& conn, const std::string& pipeline) {
@@ -117,7 +117,9 @@ Result<ChunkWriter> ChunkWriter::begin(pq::Connection& conn, const std::string& 
   return ChunkWriter(conn);
 }
 
-Status ChunkWriter::put(std::string_view data) { return pq::copy_in_put(*conn_, data); }
+Status ChunkWriter::put(std::string_view data) {
+  return pq::copy_in_put(*conn_, data);
+}
 
 Result<std::int64_t> ChunkWriter::commit(const std::string& pipeline, const CopiedChunk& chunk) {
   auto rows = pq::copy_in_end(*conn_);

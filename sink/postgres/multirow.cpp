@@ -66,7 +66,8 @@ std::string multirow_update_sql(const Route& route, const std::vector<std::size_
   std::vector<std::string> sets;
   for (std::size_t i = 0; i < set_columns.size(); ++i) {
     const auto col = set_columns[i];
-    sets.push_back(fmt::format("{} = {}", pq::quote_ident(route.columns.at(col)), cast(route, route.key.size() + i, col)));
+    sets.push_back(
+        fmt::format("{} = {}", pq::quote_ident(route.columns.at(col)), cast(route, route.key.size() + i, col)));
   }
   return fmt::format("UPDATE {} AS t SET {} FROM {} WHERE {}", pq::quote_qualified(route.schema, route.table),
                      fmt::join(sets, ", "), unnest_from(route.key.size() + set_columns.size()), key_match(route));
@@ -80,8 +81,8 @@ std::string multirow_insert_sql(const Route& route, const std::vector<std::size_
     values.push_back(cast(route, i, columns[i]));
   }
   return fmt::format("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {}",
-                     pq::quote_qualified(route.schema, route.table),
-                     fmt::join(names, ", "), fmt::join(values, ", "), unnest_from(columns.size()));
+                     pq::quote_qualified(route.schema, route.table), fmt::join(names, ", "), fmt::join(values, ", "),
+                     unnest_from(columns.size()));
 }
 
 }  // namespace crmsync::sink::postgres

@@ -1,9 +1,9 @@
 #include "sink/postgres/preflight.hpp"
 
-#include <algorithm>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <algorithm>
 
 #include "pq/catalog.hpp"
 #include "pq/connection.hpp"
@@ -76,9 +76,10 @@ void check_table(pq::Connection& conn, const ExpectedTable& want, CheckReport& o
                                      [&](const ExpectedColumn& w) { return w.name == c.name; });
     if (!written && !c.may_be_omitted()) unfilled.push_back(c.name);
     if (written && c.identity == IdentityKind::Always) {
-      notes.push_back(fmt::format("identity column {} (GENERATED ALWAYS) is written with OVERRIDING SYSTEM VALUE; "
-                                  "sync its sequence at cutover",
-                                  c.name));
+      notes.push_back(
+          fmt::format("identity column {} (GENERATED ALWAYS) is written with OVERRIDING SYSTEM VALUE; "
+                      "sync its sequence at cutover",
+                      c.name));
     }
   }
   if (!unfilled.empty()) {
@@ -95,18 +96,20 @@ void check_table(pq::Connection& conn, const ExpectedTable& want, CheckReport& o
     return;
   }
   if (!lacking->empty()) {
-    out.push_back(item(label, CheckStatus::Fail,
-                       fmt::format("missing privileges: {} (GRANT them to the crmsync role)", fmt::join(*lacking, ", "))));
+    out.push_back(
+        item(label, CheckStatus::Fail,
+             fmt::format("missing privileges: {} (GRANT them to the crmsync role)", fmt::join(*lacking, ", "))));
     return;
   }
   if (!retyped.empty()) {
-    out.push_back(item(label, CheckStatus::Warn,
-                       fmt::format("types differ, values are cast by the target on write: {}", fmt::join(retyped, ", "))));
+    out.push_back(
+        item(label, CheckStatus::Warn,
+             fmt::format("types differ, values are cast by the target on write: {}", fmt::join(retyped, ", "))));
     return;
   }
-  out.push_back(item(label, CheckStatus::Ok,
-                     fmt::format("{} columns mapped{}{}", want.columns.size(), notes.empty() ? "" : "; ",
-                                 fmt::join(notes, "; "))));
+  out.push_back(item(
+      label, CheckStatus::Ok,
+      fmt::format("{} columns mapped{}{}", want.columns.size(), notes.empty() ? "" : "; ", fmt::join(notes, "; "))));
 }
 
 // Copy and apply sessions run with session_replication_role = replica: try it (and roll back), the
@@ -120,7 +123,8 @@ void check_replica_role(pq::Connection& conn, const TargetOptions& options, Chec
   }
   auto begun = conn.exec("BEGIN");
   if (!begun) {
-    out.push_back(item("replication role", CheckStatus::Fail, fmt::format("could not check: {}", begun.error().message)));
+    out.push_back(
+        item("replication role", CheckStatus::Fail, fmt::format("could not check: {}", begun.error().message)));
     return;
   }
   auto set = conn.exec("SET LOCAL session_replication_role = replica");
@@ -146,7 +150,8 @@ CheckReport preflight_target(const TargetOptions& options, const std::vector<Exp
     return out;
   }
   const int v = conn->server_version();
-  out.push_back(item("connect", CheckStatus::Ok, fmt::format("{}, PostgreSQL {}.{}", conn->description(), v / 10000, v % 10000)));
+  out.push_back(
+      item("connect", CheckStatus::Ok, fmt::format("{}, PostgreSQL {}.{}", conn->description(), v / 10000, v % 10000)));
   check_replica_role(*conn, options, out);
   for (const auto& table : tables) {
     check_table(*conn, table, out);

@@ -23,8 +23,8 @@ struct ExpectedTable {
 };
 
 struct TargetOptions {
-  pq::ConnectOptions connection;  // with the session settings crmsync's target sessions pin
-  bool replica_role = true;       // sessions run with session_replication_role = replica
+  pq::ConnectOptions connection;    // with the session settings crmsync's target sessions pin
+  bool replica_role = true;         // sessions run with session_replication_role = replica
   std::string replica_role_advice;  // what to do when the role may not set it
 };
 

@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <mutex>
+#include <unordered_map>
+
 #include "pq/connection.hpp"
 
 namespace crmsync::sink::postgres {
@@ -14,13 +17,34 @@ std::string target_name(const Route& r) {
 
 }  // namespace
 
+std::uint64_t intern_shape(const Route& route) {
+  std::string signature;
+  for (const auto* part : {&route.schema, &route.table}) signature += *part + '\0';
+  signature += route.full_identity ? 'f' : 'k';
+  for (std::size_t i = 0; i < route.columns.size(); ++i) {
+    signature += route.columns[i] + '\0';
+    signature += i < route.compare_as_text.size() && route.compare_as_text[i] ? 't' : '-';
+    signature += (i < route.cast_types.size() ? route.cast_types[i] : std::string()) + '\0';
+  }
+  static std::mutex mutex;
+  static std::unordered_map<std::string, std::uint64_t> shapes;
+  std::lock_guard lock(mutex);
+  return shapes.emplace(std::move(signature), shapes.size() + 1).first->second;
+}
+
 void shape_key(std::string& key, char kind, const Route& route) {
   key.clear();
   key.push_back(kind);
-  key += route.schema;
-  key.push_back('\0');
-  key += route.table;
-  key.push_back('\0');
+  // A route built by hand (tests, tools) has no shape yet: intern it here, per call.
+  const auto shape = route.shape != 0 ? route.shape : intern_shape(route);
+  for (int b = 0; b < 8; ++b) key.push_back(static_cast<char>((shape >> (8 * b)) & 0xff));
+}
+
+bool key_has_shape(const std::string& key, std::uint64_t shape) {
+  if (key.size() < 9) return false;
+  std::uint64_t have = 0;
+  for (int b = 0; b < 8; ++b) have |= static_cast<std::uint64_t>(static_cast<unsigned char>(key[1 + b])) << (8 * b);
+  return have == shape;
 }
 
 void shape_key_columns(std::string& key, const std::vector<std::size_t>& columns) {
@@ -60,8 +84,8 @@ std::string insert_sql(const Route& route, const std::vector<std::size_t>& colum
   }
   // OVERRIDING SYSTEM VALUE: a GENERATED ALWAYS identity column takes the source's value (it is a
   // no-op for tables without one), as PostgreSQL's own apply does.
-  return fmt::format("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE VALUES ({})", target_name(route), fmt::join(names, ", "),
-                     fmt::join(placeholders, ", "));
+  return fmt::format("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE VALUES ({})", target_name(route),
+                     fmt::join(names, ", "), fmt::join(placeholders, ", "));
 }
 
 std::string update_sql(const Route& route, const std::vector<std::size_t>& set_columns,

@@ -11,8 +11,13 @@
 
 namespace crmsync::sink::postgres {
 
-/// A statement shape's cache key: starts `key` afresh with a kind letter and the target table.
+/// The number of everything in `route` that statement SQL depends on: equal for routes that
+/// would produce the same SQL, different otherwise (process-wide, thread-safe).
+std::uint64_t intern_shape(const Route& route);
+/// A statement shape's cache key: starts `key` afresh with a kind letter and the route's shape.
 void shape_key(std::string& key, char kind, const Route& route);
+/// Whether a cache key belongs to routes of shape `shape`.
+bool key_has_shape(const std::string& key, std::uint64_t shape);
 /// Appends source column indexes (two raw bytes each) and a separator to a shape key.
 void shape_key_columns(std::string& key, const std::vector<std::size_t>& columns);
 

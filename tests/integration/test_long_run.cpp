@@ -276,3 +276,189 @@ TEST_CASE("long run: a source TRUNCATE CASCADE never empties the new CRM's own t
   CAPTURE(r.err);
   CHECK(r.exit_code == 0);
 }
+
+namespace {
+
+std::string columns_checksum(const PgCluster& c, const std::string& table, const std::string& columns) {
+  return c.query_value(
+      fmt::format("SELECT md5(coalesce(string_agg(row({})::text, '|' ORDER BY id), '')) FROM {}", columns, table));
+}
+
+}  // namespace
+
+TEST_CASE("long run: schema drift is diffed against the source's previous layout, and renames stop and resume") {
+  PipelineFixture p("drift");
+  p.source.exec("CREATE TABLE public.contacts (id bigint PRIMARY KEY, name varchar(100), email text)");
+  // The new CRM widened a type on purpose and has a column of its own.
+  p.target.exec(
+      "CREATE TABLE public.contacts (id bigint PRIMARY KEY, name varchar(255), email text, crm_score int DEFAULT 0)");
+  p.source.exec("INSERT INTO public.contacts SELECT g, 'n' || g, 'e' || g FROM generate_series(1, 50) g");
+  p.write_config({"public.contacts"}, "apply:\n  max_batch_delay_ms: 10\n");
+  const auto same = [&](const std::string& source_table, const std::string& columns) {
+    return [&p, source_table, columns] {
+      try {
+        return columns_checksum(p.source, source_table, columns) ==
+               columns_checksum(p.target, "public.contacts", columns);
+      } catch (const std::exception&) {
+        return false;  // a column not there yet
+      }
+    };
+  };
+  {
+    BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
+    REQUIRE(wait_until([&] { return row_count(p.target, "public.contacts") == 50; }, 60s));
+    p.source.exec("UPDATE public.contacts SET name = 'changed' WHERE id = 1");
+    REQUIRE(wait_until(same("public.contacts", "id, name, email"), 30s));
+    // ADD COLUMN with a default: the source's existing rows read it, so must the target's.
+    p.source.exec(
+        "ALTER TABLE public.contacts ADD COLUMN tier text DEFAULT 'gold';"
+        "INSERT INTO public.contacts VALUES (51, 'n51', 'e51', 'silver')");
+    REQUIRE(wait_until(same("public.contacts", "id, name, email, tier"), 30s));
+    CHECK(p.target.query_value("SELECT count(*) FROM public.contacts WHERE tier = 'gold'") == "50");
+    // RENAME COLUMN: a stop that says what to run, never a second column and advice to drop the first.
+    p.source.exec(
+        "ALTER TABLE public.contacts RENAME COLUMN email TO email_address;"
+        "UPDATE public.contacts SET email_address = 'x@example.com' WHERE id = 2");
+    REQUIRE(wait_until([&] { return !run.running(); }, 60s));
+    const auto r = run.wait();
+    CAPTURE(r.err);
+    CHECK(r.exit_code == 65);
+    CHECK(r.err.find("RENAME COLUMN \"email\" TO \"email_address\"") != std::string::npos);
+    CHECK(r.err.find("DROP COLUMN") == std::string::npos);
+  }
+  CHECK(p.target.query_value("SELECT count(email) FROM public.contacts") == "51");
+  CHECK(p.target.query_value("SELECT count(*) FROM information_schema.columns WHERE table_name = 'contacts' AND "
+                             "column_name = 'email_address'") == "0");
+  p.target.exec("ALTER TABLE public.contacts RENAME COLUMN email TO email_address");
+  {
+    BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
+    REQUIRE(wait_until(same("public.contacts", "id, name, email_address, tier"), 60s));
+    // DROP COLUMN on the source: the target keeps the column and what it holds.
+    p.source.exec(
+        "ALTER TABLE public.contacts DROP COLUMN tier;"
+        "INSERT INTO public.contacts (id, name) VALUES (52, 'after the drop')");
+    REQUIRE(wait_until([&] { return row_count(p.target, "public.contacts") == 52; }, 30s));
+    CHECK(p.target.query_value("SELECT count(*) FROM public.contacts WHERE tier IS NOT NULL AND id <= 51") == "51");
+    // RENAME TABLE: a stop naming both names and the config change, never an ignored change.
+    p.source.exec(
+        "ALTER TABLE public.contacts RENAME TO people;"
+        "INSERT INTO public.people (id, name) VALUES (53, 'after the rename')");
+    REQUIRE(wait_until([&] { return !run.running(); }, 60s));
+    const auto r = run.wait();
+    CAPTURE(r.err);
+    CHECK(r.exit_code == 65);
+    CHECK(r.err.find("source table public.contacts (relation") != std::string::npos);
+    CHECK(r.err.find("was renamed to public.people") != std::string::npos);
+    CHECK(r.err.find("mappings: - from: public.people to: public.contacts") != std::string::npos);
+  }
+  CHECK(row_count(p.target, "public.contacts") == 52);
+  // The operator follows the advice; the stream resumes with the change it stopped at.
+  p.write_config({"public.people"},
+                 "apply:\n  max_batch_delay_ms: 10\nmappings:\n  - from: public.people\n    to: public.contacts\n");
+  {
+    BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
+    REQUIRE(wait_until([&] { return row_count(p.target, "public.contacts") == 53; }, 60s));
+    p.source.exec("UPDATE public.people SET name = 'later' WHERE id = 53");
+    CHECK(wait_until(same("public.people", "id, name, email_address"), 30s));
+    run.signal(SIGTERM);
+    const auto r = run.wait();
+    CAPTURE(r.err);
+    CHECK(r.exit_code == 0);
+  }
+  // A table added to source.tables of a running pipeline is refused, not silently left out.
+  p.source.exec("CREATE TABLE public.extra (id int PRIMARY KEY)");
+  p.target.exec("CREATE TABLE public.extra (id int PRIMARY KEY)");
+  p.write_config({"public.people", "public.extra"},
+                 "apply:\n  max_batch_delay_ms: 10\nmappings:\n  - from: public.people\n    to: public.contacts\n");
+  const auto r = p.crmsync({"run"});
+  CAPTURE(r.err);
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("public.extra was added to source.tables after this pipeline copied") != std::string::npos);
+}
+
+TEST_CASE("long run: after a source DROP + ADD COLUMN the apply statements follow the new column positions") {
+  PipelineFixture p("shapes");
+  const char* ddl = "CREATE TABLE public.contacts (id int PRIMARY KEY, b text, c text)";
+  p.source.exec(ddl);
+  p.target.exec(ddl);
+  p.write_config({"public.contacts"}, "apply:\n  max_batch_delay_ms: 10\n");
+  p.source.exec("INSERT INTO public.contacts VALUES (1, 'b1', 'c1')");
+  BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
+  REQUIRE(wait_until([&] { return row_count(p.target, "public.contacts") == 1; }, 60s));
+  // Streamed, so the apply has prepared its INSERT and UPDATE for the (id, b, c) positions.
+  p.source.exec(
+      "INSERT INTO public.contacts VALUES (3, 'b3', 'c3'); UPDATE public.contacts SET b = 'b3.' WHERE id = 3");
+  REQUIRE(wait_until(
+      [&] { return p.target.query_value("SELECT count(*) FROM public.contacts WHERE b = 'b3.'") == "1"; }, 60s));
+  // The source's column order becomes (id, c, b): the same positions now mean other columns.
+  p.source.exec(
+      "ALTER TABLE public.contacts DROP COLUMN b; ALTER TABLE public.contacts ADD COLUMN b text;"
+      "INSERT INTO public.contacts (id, b, c) VALUES (2, 'b2', 'c2');"
+      "UPDATE public.contacts SET b = 'b1 again' WHERE id = 1");
+  REQUIRE(wait_until([&] { return row_count(p.target, "public.contacts") == 3; }, 30s));
+  CHECK(wait_until([&] { return p.target.query_value("SELECT b FROM public.contacts WHERE id = 1") == "b1 again"; },
+                   30s));
+  CHECK(p.target.query_value("SELECT b || ' ' || c FROM public.contacts WHERE id = 2") == "b2 c2");
+  CHECK(p.target.query_value("SELECT c FROM public.contacts WHERE id = 1") == "c1");
+  CHECK(run.running());
+}
+
+namespace {
+
+std::size_t occurrences(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("long run: an error raised by the walsender is read, and repeated without progress stops with exit 65") {
+  PipelineFixture p("walsender-error");
+  const char* ddl = "CREATE TABLE public.contacts (id int PRIMARY KEY, name text)";
+  p.source.exec(ddl);
+  p.target.exec(ddl);
+  p.source.exec("INSERT INTO public.contacts SELECT g, 'c' FROM generate_series(1, 10) g");
+  p.write_config({"public.contacts"}, "apply:\n  max_batch_delay_ms: 10\n");
+  BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
+  REQUIRE(wait_until([&] { return row_count(p.target, "public.contacts") == 10; }, 60s));
+  // Someone drops the publication by hand: the walsender fails on the next change, every time.
+  p.source.exec("DROP PUBLICATION crmsync_it_pipeline");
+  p.source.exec("INSERT INTO public.contacts VALUES (11, 'after')");
+  REQUIRE(wait_until([&] { return !run.running(); }, 90s));
+  const auto r = run.wait();
+  CAPTURE(r.err);
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("publication \"crmsync_it_pipeline\" does not exist (SQLSTATE 42704)") != std::string::npos);
+  CHECK(r.err.find("failed 5 times in a row") != std::string::npos);
+  CHECK(occurrences(r.err, "reconnecting to the source") <= 5);
+}
+
+TEST_CASE("long run: a source that sends nothing, not even keepalives, is noticed and the stream reconnects") {
+  PipelineFixture p("walsender-frozen");
+  const char* ddl = "CREATE TABLE public.contacts (id int PRIMARY KEY, name text)";
+  p.source.exec(ddl);
+  p.target.exec(ddl);
+  p.dir.write("crmsync.yaml", fmt::format("name: it_pipeline\nstate_dir: {}\nsource:\n  dsn: \"{}\"\n  tables: "
+                                          "[public.contacts]\n  receive_timeout_s: 2\ntarget:\n  dsn: \"{}\"\n"
+                                          "apply:\n  max_batch_delay_ms: 10\n",
+                                          p.state_dir(), p.source.dsn(), p.target.dsn()));
+  BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
+  p.source.exec("INSERT INTO public.contacts VALUES (1, 'streamed')");
+  REQUIRE(wait_until([&] { return row_count(p.target, "public.contacts") == 1; }, 60s));
+  const int walsender = std::stoi(
+      p.source.query_value("SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'crmsync_it_pipeline'"));
+  // A frozen walsender: the connection stays open and nothing arrives on it.
+  REQUIRE(::kill(walsender, SIGSTOP) == 0);
+  std::this_thread::sleep_for(4s);
+  REQUIRE(::kill(walsender, SIGCONT) == 0);  // it finds its client gone and exits, freeing the slot
+  p.source.exec("INSERT INTO public.contacts VALUES (2, 'after the freeze')");
+  CHECK(wait_until([&] { return row_count(p.target, "public.contacts") == 2; }, 60s));
+  CHECK(p.source.query_value("SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'crmsync_it_pipeline'") !=
+        std::to_string(walsender));
+  run.signal(SIGTERM);
+  const auto r = run.wait();
+  CAPTURE(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.find("nothing received from the source for 2 s") != std::string::npos);
+}

@@ -2,10 +2,9 @@
 // replica identity kind, TOAST, key changes, truncates, rollbacks, schema change, graceful stop.
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <csignal>
-
-#include <fmt/format.h>
 
 #include "support/pipeline.hpp"
 #include "support/wait.hpp"
@@ -86,8 +85,9 @@ INSERT INTO public.seq_t (v) VALUES ('after truncate');
   // The slot's confirmed position follows what was applied.
   CHECK(wait_until(
       [&] {
-        return p.source.query_value("SELECT confirmed_flush_lsn >= pg_current_wal_lsn() - 1000000 FROM "
-                                    "pg_replication_slots WHERE slot_name = 'crmsync_it_pipeline'") == "t";
+        return p.source.query_value(
+                   "SELECT confirmed_flush_lsn >= pg_current_wal_lsn() - 1000000 FROM "
+                   "pg_replication_slots WHERE slot_name = 'crmsync_it_pipeline'") == "t";
       },
       20s));
   run.signal(SIGTERM);
@@ -124,12 +124,13 @@ TEST_CASE("stream: a column added on the source appears on the target with its v
   CHECK(p.target.query_value("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = "
                              "'public.contacts'::regclass AND attname = 'score'") == "numeric(6,2)");
   // A retyped column is a clear stop, naming the LSN and the DDL to run.
-  p.source.exec("ALTER TABLE public.contacts ALTER COLUMN email TYPE varchar(200); "
-                "UPDATE public.contacts SET email = 'x' WHERE id = 1;");
+  p.source.exec(
+      "ALTER TABLE public.contacts ALTER COLUMN email TYPE varchar(200); "
+      "UPDATE public.contacts SET email = 'x' WHERE id = 1;");
   const auto r = run.wait();
   CHECK(r.exit_code == 65);
-  CHECK(r.err.find("source column public.contacts.email is now character varying(200) but the target column is "
-                   "text; crmsync will not convert silently. Run on the target: ALTER TABLE \"public\".\"contacts\" "
+  CHECK(r.err.find("source column public.contacts.email changed type from text to character varying(200); "
+                   "crmsync will not convert silently. Run on the target: ALTER TABLE \"public\".\"contacts\" "
                    "ALTER COLUMN \"email\" TYPE character varying(200); then start crmsync again") !=
         std::string::npos);
 }

@@ -24,6 +24,7 @@ source:
   slot: legacy_slot
   publication: legacy_pub
   connect_timeout_s: 30
+  receive_timeout_s: 20
 target:
   type: postgres
   dsn: "host=newcrm-db dbname=crm user=crmsync password=${file:/run/secrets/newcrm}"
@@ -75,6 +76,7 @@ TEST_CASE("config: a full config is parsed into every field") {
   CHECK(c.source.slot == "legacy_slot");
   CHECK(c.source.publication == "legacy_pub");
   CHECK(c.source.connect_timeout_s == 30);
+  CHECK(c.source.receive_timeout_s == 20);
 
   CHECK(c.target.type == TargetType::Postgres);
   CHECK(c.target.dsn == "host=newcrm-db dbname=crm user=crmsync password=pw2");
@@ -143,6 +145,7 @@ mappings:
   CHECK(c.source.publication == "crmsync_crm");
   CHECK(c.source.tables == std::vector<TableName>{{"public", "contacts"}, {"sales", "orders"}});
   CHECK(c.source.connect_timeout_s == 10);
+  CHECK(c.source.receive_timeout_s == 60);
   CHECK(c.target.type == TargetType::Postgres);
   CHECK_FALSE(c.target.create_tables);
   CHECK(c.target.connect_timeout_s == 10);
