@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "cdc/publication_check.hpp"
 #include "cdc/replication.hpp"
 #include "cdc/snapshot.hpp"
 #include "checkpoint/store.hpp"
@@ -104,6 +105,14 @@ Status open_session(Session& s) {
 }
 
 // The checkpoint and the source must describe the same slot on the same cluster.
+// An existing publication is used only when it carries every change of source.tables.
+Status check_publication(Session& s) {
+  auto problems = cdc::publication_problems(*s.source, s.cfg.source.publication, s.cfg.source.tables);
+  if (!problems) return problems.take_error();
+  if (problems->empty()) return {};
+  return mismatch(fmt::format("the publication does not match the config: {}", fmt::join(*problems, "; ")));
+}
+
 Status check_identity(Session& s, bool slot_exists) {
   auto stored = s.store->source_identity();
   if (!stored) return stored.take_error();
@@ -115,6 +124,15 @@ Status check_identity(Session& s, bool slot_exists) {
         "different database. Point source.dsn at the original cluster, or use a new state_dir (and drop the old "
         "slot on the original cluster with SELECT pg_drop_replication_slot(...))",
         s.cfg.state_dir, recorded->system_identifier, s.source->description(), s.identity.system_identifier));
+  }
+  if (recorded && !recorded->consistent_lsn.is_invalid() &&
+      (recorded->slot != slot || recorded->publication != s.cfg.source.publication)) {
+    return mismatch(fmt::format(
+        "the checkpoint in {} streams from slot \"{}\" with publication \"{}\", but the config names slot \"{}\" "
+        "and publication \"{}\": switching either in the middle of a migration would skip or replay changes. Set "
+        "source.slot and source.publication back, or start over: {}",
+        s.cfg.state_dir, recorded->slot, recorded->publication, slot, s.cfg.source.publication,
+        start_over_advice(s.cfg)));
   }
   if (recorded && recorded->consistent_lsn.is_invalid()) {
     // We recorded the intent to create the slot but not its result: the process died during
@@ -178,6 +196,7 @@ Result<CopyOutcome> first_copy(Session& s, std::vector<CopyTable>& tables) {
   if (auto ok = cdc::ensure_publication(*s.source, s.cfg.source.publication, s.cfg.source.tables); !ok) {
     return ok.take_error();
   }
+  if (auto ok = check_publication(s); !ok) return ok.take_error();
   // Record the intent first (LSN 0/0): a crash during CREATE_REPLICATION_SLOT then leaves a slot
   // that the next start knows to be its own (check_identity).
   checkpoint::SourceIdentity intent{.system_identifier = s.identity.system_identifier,
@@ -351,6 +370,9 @@ ExitCode run_attempt(const config::PipelineConfig& cfg, const RunOptions& option
   // Routing is by relation: which relation each configured name was copied as, and renames the
   // config has followed since (daemon/source_tables.hpp).
   if (auto known = reconcile_source_tables(cfg, *s.source, *s.store); !known) return fail(known.error());
+  if (phase != checkpoint::Phase::New) {
+    if (auto ok = check_publication(s); !ok) return fail(ok.error());
+  }
   if (phase == checkpoint::Phase::New || phase == checkpoint::Phase::Copying) {
     auto tables = describe_tables(cfg, *s.source, *s.target, phase == checkpoint::Phase::Copying);
     if (!tables) return fail(tables.error());

@@ -127,8 +127,19 @@ Result<SourceTables> reconcile_source_tables(const config::PipelineConfig& cfg, 
   for (const auto& name : cfg.source.tables) {
     auto oid = current_oid(source, name);
     if (!oid) return oid.take_error();
-    if (!*oid) continue;  // describing the tables reports a missing one, with its own advice
     const auto* under_name = recorded->by_name(name);
+    if (!*oid) {
+      if (under_name == nullptr) continue;  // describing the tables reports a missing one
+      auto now = current_name(source, under_name->oid);
+      if (!now) return now.take_error();
+      if (*now == "(dropped)") continue;
+      return Error{
+          ErrorCode::StateMismatch,
+          fmt::format("source table {} (relation {}) was renamed to {}. In the config, replace {} with {} in "
+                      "source.tables and map it to its target table (mappings: - from: {} to: <the target "
+                      "table of {}>), then start crmsync again",
+                      name.qualified(), under_name->oid.value(), *now, name.qualified(), *now, *now, name.qualified())};
+    }
     if (auto* same = recorded->by_oid(**oid); same != nullptr) {
       if (same->name == name) continue;
       if (under_name != nullptr) {

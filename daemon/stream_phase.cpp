@@ -8,6 +8,7 @@
 #include <chrono>
 #include <thread>
 
+#include "cdc/replication.hpp"
 #include "cdc/replication_reader.hpp"
 #include "daemon/apply_loop.hpp"
 #include "daemon/chunk_filter.hpp"
@@ -109,6 +110,24 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, const Sessions& sessi
       std::this_thread::sleep_for(std::chrono::seconds(1));
       if (stop_requested()) return ExitCode::Ok;
       continue;
+    }
+    // A slot confirmed past everything the target holds was consumed by someone else
+    // (pg_logical_slot_get_changes, pg_replication_slot_advance, another daemon): the changes in
+    // between are gone from it, and streaming on would hide the gap.
+    auto slot = cdc::find_slot(*source, cfg.source.slot);
+    if (!slot) {
+      spdlog::warn("source catalog: {}", slot.error().message);
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      if (stop_requested()) return ExitCode::Ok;
+      continue;
+    }
+    if (*slot && (*slot)->confirmed_flush && *(*slot)->confirmed_flush > start) {
+      spdlog::error(
+          "replication slot \"{}\" has confirmed_flush_lsn {}, past what the target and the checkpoint hold "
+          "({}): the changes in between were consumed outside this pipeline and are lost to it. crmsync will "
+          "not stream on over the gap; start this pipeline over (the copy is exact again)",
+          cfg.source.slot, *(*slot)->confirmed_flush, start);
+      return ExitCode::Permanent;
     }
     std::atomic<std::uint64_t> flushed{start.value()};
     // Bounded in bytes: memory does not grow with transaction size (a huge source transaction is

@@ -462,3 +462,48 @@ TEST_CASE("long run: a source that sends nothing, not even keepalives, is notice
   CHECK(r.exit_code == 0);
   CHECK(r.err.find("nothing received from the source for 2 s") != std::string::npos);
 }
+
+TEST_CASE("long run: a publication edited by hand, another slot name and a slot consumed past the target are refused") {
+  PipelineFixture p("pub-drift");
+  const char* ddl = "CREATE TABLE public.contacts (id int PRIMARY KEY, name text)";
+  p.source.exec(ddl);
+  p.target.exec(ddl);
+  p.source.exec("INSERT INTO public.contacts SELECT g, 'c' FROM generate_series(1, 10) g");
+  p.write_config({"public.contacts"}, "apply:\n  max_batch_delay_ms: 10\n");
+  {
+    BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
+    REQUIRE(wait_until([&] { return row_count(p.target, "public.contacts") == 10; }, 60s));
+    run.signal(SIGTERM);
+    REQUIRE(run.wait().exit_code == 0);
+  }
+  const auto refused = [&](const std::string& needle) {
+    const auto r = p.crmsync({"run"});
+    CAPTURE(r.err);
+    CHECK(r.exit_code == 65);
+    CHECK(r.err.find(needle) != std::string::npos);
+  };
+  p.source.exec("ALTER PUBLICATION crmsync_it_pipeline SET (publish = 'insert, update')");
+  refused("does not publish delete, truncate");
+  p.source.exec(
+      "ALTER PUBLICATION crmsync_it_pipeline SET (publish = 'insert, update, delete, truncate');"
+      "ALTER PUBLICATION crmsync_it_pipeline SET TABLE public.contacts WHERE (id > 5)");
+  refused("has a row filter on public.contacts");
+  p.source.exec("ALTER PUBLICATION crmsync_it_pipeline SET TABLE public.contacts (id)");
+  refused("has a column list on public.contacts");
+  p.source.exec(
+      "CREATE TABLE public.other (id int PRIMARY KEY);"
+      "ALTER PUBLICATION crmsync_it_pipeline SET TABLE public.contacts, public.other");
+  refused("also publishes public.other, which is not in source.tables");
+  p.source.exec("ALTER PUBLICATION crmsync_it_pipeline SET TABLE public.contacts");
+  // The config names another slot mid-migration.
+  p.dir.write("crmsync.yaml", fmt::format("name: it_pipeline\nstate_dir: {}\nsource:\n  dsn: \"{}\"\n  tables: "
+                                          "[public.contacts]\n  slot: other_slot\ntarget:\n  dsn: \"{}\"\n",
+                                          p.state_dir(), p.source.dsn(), p.target.dsn()));
+  refused("streams from slot \"crmsync_it_pipeline\"");
+  p.write_config({"public.contacts"}, "apply:\n  max_batch_delay_ms: 10\n");
+  // Someone consumed the slot past what the target holds: the gap is lost, never streamed over.
+  p.source.exec("INSERT INTO public.contacts VALUES (11, 'consumed elsewhere')");
+  p.source.exec("SELECT pg_replication_slot_advance('crmsync_it_pipeline', pg_current_wal_lsn())");
+  refused("confirmed_flush_lsn");
+  CHECK(row_count(p.target, "public.contacts") == 10);
+}

@@ -1,0 +1,100 @@
+#include "cdc/publication_check.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+namespace crmsync::cdc {
+
+Result<std::vector<std::string>> publication_problems(pq::Connection& conn, const std::string& publication,
+                                                      const std::vector<config::TableName>& tables) {
+  const auto name = pq::quote_ident(publication);
+  std::vector<std::string> out;
+  auto pub = conn.exec_params(
+      "SELECT puballtables, pubinsert, pubupdate, pubdelete, pubtruncate, pubviaroot FROM pg_publication WHERE "
+      "pubname = $1",
+      {publication});
+  if (!pub) return pub.take_error();
+  if (pub->rows() == 0) {
+    out.push_back(
+        fmt::format("publication \"{}\" no longer exists on the source: the changes since it was dropped are "
+                    "not decodable through it. Start this pipeline over",
+                    publication));
+    return out;
+  }
+  if (pub->get(0, 0) == "t") {
+    out.push_back(
+        fmt::format("publication \"{}\" is FOR ALL TABLES: changes of tables outside source.tables would "
+                    "reach crmsync; give crmsync a publication of its own tables",
+                    publication));
+  }
+  std::vector<std::string> missing_ops;
+  const char* ops[] = {"insert", "update", "delete", "truncate"};
+  for (int i = 0; i < 4; ++i) {
+    if (pub->get(0, 1 + i) != "t") missing_ops.emplace_back(ops[i]);
+  }
+  if (!missing_ops.empty()) {
+    out.push_back(
+        fmt::format("publication \"{}\" does not publish {}: those changes would never reach the target. "
+                    "Run on the source: ALTER PUBLICATION {} SET (publish = 'insert, update, delete, "
+                    "truncate')",
+                    publication, fmt::join(missing_ops, ", "), name));
+  }
+  const bool via_root = pub->get(0, 5) == "t";
+  auto rels = conn.exec_params(
+      "SELECT n.nspname, c.relname, c.relkind, pr.prqual IS NOT NULL, pr.prattrs IS NOT NULL FROM pg_publication_rel "
+      "pr "
+      "JOIN pg_publication p ON p.oid = pr.prpubid JOIN pg_class c ON c.oid = pr.prrelid JOIN pg_namespace n ON n.oid "
+      "= c.relnamespace WHERE p.pubname = $1 ORDER BY 1, 2",
+      {publication});
+  if (!rels) return rels.take_error();
+  std::set<config::TableName> published;
+  for (int i = 0; i < rels->rows(); ++i) {
+    const config::TableName t{std::string(rels->get(i, 0)), std::string(rels->get(i, 1))};
+    published.insert(t);
+    const auto qualified = pq::quote_qualified(t.schema, t.table);
+    if (rels->get(i, 3) == "t" || rels->get(i, 4) == "t") {
+      out.push_back(fmt::format(
+          "publication \"{}\" has a {} on {}: the rows or columns it leaves out would silently "
+          "be missing on the target. Run on the source: ALTER PUBLICATION {} SET TABLE ... "
+          "listing {} without WHERE or a column list",
+          publication, rels->get(i, 3) == "t" ? "row filter" : "column list", t.qualified(), name, qualified));
+    }
+    if (rels->get(i, 2) == "p" && !via_root) {
+      out.push_back(
+          fmt::format("publication \"{}\" publishes partitioned table {} without publish_via_partition_root: "
+                      "its changes would arrive as changes of the partitions. Run on the source: ALTER "
+                      "PUBLICATION {} SET (publish_via_partition_root = true)",
+                      publication, t.qualified(), name));
+    }
+  }
+  auto schemas = conn.exec_params(
+      "SELECT count(*) FROM pg_publication_namespace pn JOIN pg_publication p ON p.oid = pn.pnpubid WHERE p.pubname = "
+      "$1",
+      {publication});
+  if (!schemas) return schemas.take_error();
+  if (schemas->get(0, 0) != "0") {
+    out.push_back(
+        fmt::format("publication \"{}\" publishes whole schemas (FOR TABLES IN SCHEMA): tables added to them "
+                    "later would reach crmsync; list the tables instead",
+                    publication));
+  }
+  for (const auto& t : tables) {
+    if (published.contains(t)) continue;
+    out.push_back(
+        fmt::format("table {} is in source.tables but not in publication \"{}\": its changes are not "
+                    "streamed. Run on the source: ALTER PUBLICATION {} ADD TABLE {}",
+                    t.qualified(), publication, name, pq::quote_qualified(t.schema, t.table)));
+  }
+  for (const auto& t : published) {
+    if (std::find(tables.begin(), tables.end(), t) != tables.end()) continue;
+    out.push_back(
+        fmt::format("publication \"{}\" also publishes {}, which is not in source.tables. Run on the "
+                    "source: ALTER PUBLICATION {} DROP TABLE {}",
+                    publication, t.qualified(), name, pq::quote_qualified(t.schema, t.table)));
+  }
+  return out;
+}
+
+}  // namespace crmsync::cdc
