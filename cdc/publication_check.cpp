@@ -42,11 +42,15 @@ Result<std::vector<std::string>> publication_problems(pq::Connection& conn, cons
                     publication, fmt::join(missing_ops, ", "), name));
   }
   const bool via_root = pub->get(0, 5) == "t";
+  // Row filters, column lists and schema publications came with PostgreSQL 15.
+  auto version = conn.exec("SELECT current_setting('server_version_num')::int >= 150000");
+  if (!version) return version.take_error();
+  const bool pg15 = version->get(0, 0) == "t";
   auto rels = conn.exec_params(
-      "SELECT n.nspname, c.relname, c.relkind, pr.prqual IS NOT NULL, pr.prattrs IS NOT NULL FROM pg_publication_rel "
-      "pr "
-      "JOIN pg_publication p ON p.oid = pr.prpubid JOIN pg_class c ON c.oid = pr.prrelid JOIN pg_namespace n ON n.oid "
-      "= c.relnamespace WHERE p.pubname = $1 ORDER BY 1, 2",
+      std::string("SELECT n.nspname, c.relname, c.relkind, ") +
+          (pg15 ? "pr.prqual IS NOT NULL, pr.prattrs IS NOT NULL" : "false, false") +
+          " FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid JOIN pg_class c ON c.oid = "
+          "pr.prrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE p.pubname = $1 ORDER BY 1, 2",
       {publication});
   if (!rels) return rels.take_error();
   std::set<config::TableName> published;
@@ -70,8 +74,9 @@ Result<std::vector<std::string>> publication_problems(pq::Connection& conn, cons
     }
   }
   auto schemas = conn.exec_params(
-      "SELECT count(*) FROM pg_publication_namespace pn JOIN pg_publication p ON p.oid = pn.pnpubid WHERE p.pubname = "
-      "$1",
+      pg15 ? "SELECT count(*) FROM pg_publication_namespace pn JOIN pg_publication p ON p.oid = pn.pnpubid WHERE "
+             "p.pubname = $1"
+           : "SELECT 0 WHERE $1::text IS NOT NULL",
       {publication});
   if (!schemas) return schemas.take_error();
   if (schemas->get(0, 0) != "0") {

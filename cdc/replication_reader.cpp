@@ -71,9 +71,10 @@ class ReplicationReader::Impl {
     PQsetnonblocking(conn->raw(), 1);
     conn_.emplace(std::move(conn).value());
     socket_ = std::make_unique<asio::posix::stream_descriptor>(io_, PQsocket(conn_->raw()));
-    // The backoff is reset by progress (a transaction received, or a minute of a healthy
-    // stream), not by this: a walsender that fails on its first change must not be hammered.
-    connected_at_ = last_received_ = std::chrono::steady_clock::now();
+    // The backoff is reset by progress (the flushed position moving on), not by this: a
+    // walsender that fails on its first change must not be hammered.
+    last_received_ = std::chrono::steady_clock::now();
+    flushed_at_connect_ = flushed_();
     ping_sent_ = false;
     spdlog::info("streaming from slot \"{}\" on {} at {}", options_.slot, conn_->description(), from);
     drain();
@@ -126,9 +127,11 @@ class ReplicationReader::Impl {
       PQclear(res);
     }
     if (!server.empty()) why += ": " + server;
-    // Errors that heal by waiting (shutdowns, crashes, resource shortages, a slot still held by a
-    // walsender that is going away) never count towards the permanent stop.
-    lost(why, !state.empty() && !pq::retryable_sqlstate(state) && state != "55006");
+    // Errors that heal by waiting (a lost connection, a shutdown or crash, a conflict, a slot still
+    // held by a walsender that is going away) never count towards the permanent stop; an out of
+    // memory (53200) that strikes again and again without progress does.
+    lost(why, !state.empty() && !state.starts_with("08") && !state.starts_with("57") && !state.starts_with("40") &&
+                  state != "55006");
   }
 
   Status handle(std::string_view data) {
@@ -138,7 +141,6 @@ class ReplicationReader::Impl {
     if (!parsed) return parsed.take_error();
     if (auto* k = std::get_if<Keepalive>(&*parsed)) {
       note_server_end(k->wal_end);
-      if (std::chrono::steady_clock::now() - connected_at_ > std::chrono::minutes(1)) progressed();
       if (k->reply_requested) send_status(false);
       if (!in_txn_ && !pending_) {
         StreamItem keepalive{StreamItem::Kind::Keepalive, {}, k->wal_end, 64, k->reply_requested};
@@ -153,10 +155,7 @@ class ReplicationReader::Impl {
       return Error{ErrorCode::ProtocolViolation, fmt::format("at {}: {}", x.wal_start, message.error().message)};
     }
     if (std::holds_alternative<pgoutput::Begin>(*message)) in_txn_ = true;
-    if (std::holds_alternative<pgoutput::Commit>(*message)) {
-      in_txn_ = false;
-      progressed();
-    }
+    if (std::holds_alternative<pgoutput::Commit>(*message)) in_txn_ = false;
     // Decoded rows cost about twice their wire size (a std::string per value).
     const bool commit = std::holds_alternative<pgoutput::Commit>(*message);
     StreamItem item{StreamItem::Kind::Message,
@@ -249,6 +248,13 @@ class ReplicationReader::Impl {
     receive_timer_.expires_after(std::chrono::seconds(1));
     receive_timer_.async_wait([this](const boost::system::error_code& ec) {
       if (ec || stopping_) return;
+      // Progress is what became durable on the target, not what arrived.
+      if (flushed_() > flushed_at_connect_) {
+        flushed_at_connect_ = flushed_();
+        progressed();
+      }
+      // Waiting for the apply (a full queue) is not silence from the source.
+      if (pending_) last_received_ = std::chrono::steady_clock::now();
       const auto limit = options_.receive_timeout;
       if (conn_ && limit.count() > 0) {
         const auto silent = std::chrono::steady_clock::now() - last_received_;
@@ -331,7 +337,7 @@ class ReplicationReader::Impl {
   bool waiting_ = false;
   bool stopping_ = false;
   std::chrono::milliseconds backoff_{100};
-  std::chrono::steady_clock::time_point connected_at_;
+  Lsn flushed_at_connect_;
   std::chrono::steady_clock::time_point last_received_;
   bool ping_sent_ = false;
   int same_failures_ = 0;  // identical server errors in a row, without progress in between

@@ -154,14 +154,6 @@ Status ApplyLoop::on_message(const cdc::pgoutput::Message& m, Lsn at) {
     in_source_txn_ = true;
     xid_ = b->xid;
     txn_final_ = b->final_lsn;
-    if (!filter_.empty()) {
-      for (const auto& t : filter_.pass(b->final_lsn)) {
-        spdlog::info(
-            "stream: at {} the stream is past the last snapshot {} was copied at; its changes are applied "
-            "without the resumed-copy filter from here on",
-            b->final_lsn, t);
-      }
-    }
     // Applied before (the source resends from its confirmed position after a reconnect).
     skip_txn_ = b->final_lsn < applied_;
     // pgoutput timestamps are microseconds since 2000-01-01 UTC.
@@ -215,7 +207,7 @@ Status ApplyLoop::apply_change(const cdc::pgoutput::Message& m) {
                  fmt::format("at {}: a change for relation {} arrived before its Relation message", txn_final_, oid)};
   }
   if (!rel->replicated) return {};
-  if (filter_.covers(rel->source.qualified())) {
+  if (filter_.covers(rel->copied_as)) {
     return apply_resumed(
         {.filter = filter_, .rel = *rel, .xid = xid_, .commit = txn_final_, .source = relations_.source()}, applier_,
         m);
@@ -230,29 +222,29 @@ Status ApplyLoop::apply_change(const cdc::pgoutput::Message& m) {
 
 Status ApplyLoop::apply_truncate(const cdc::pgoutput::Truncate& t) {
   std::vector<const sink::postgres::Route*> whole;
+  std::vector<const sink::postgres::Route*> emptied;  // whole, and those emptied in part below
+  struct Partial {
+    const CachedRelation* rel;
+    std::vector<ChunkFilter::Range> ranges;
+  };
+  std::vector<Partial> partial;
   for (const auto oid : t.relations) {
     const auto* rel = relations_.find(oid);
     if (rel == nullptr || !rel->replicated) continue;
-    const auto ranges = filter_.ranges_not_seeing(rel->source.qualified(), xid_, txn_final_);
+    auto ranges = filter_.ranges_not_seeing(rel->copied_as, xid_, txn_final_);
+    if (ranges.empty()) continue;  // copied after this TRUNCATE throughout
+    emptied.push_back(&rel->route);
     if (ranges.size() == 1 && !ranges.front().lower && !ranges.front().upper) {
       whole.push_back(&rel->route);
-      continue;
-    }
-    if (ranges.empty()) continue;  // copied after this TRUNCATE throughout
-    // Part of the table was copied after this TRUNCATE: empty only the chunks copied before it.
-    auto key = target_chunk_column(filter_, *rel);
-    if (!key) return key.take_error();
-    for (const auto& r : ranges) {
-      if (auto ok = applier_.remove_range(rel->route, *key, r.lower, r.upper); !ok) return ok;
-    }
-    if (t.restart_identity) {
-      if (auto ok = applier_.restart_identity(rel->route); !ok) return ok;
+    } else {
+      partial.push_back({rel, std::move(ranges)});
     }
   }
-  if (whole.empty()) return {};
+  if (emptied.empty()) return {};
   // The source's CASCADE already listed every published table it emptied; the target's own
-  // tables that reference these are the new CRM's data, which crmsync never empties.
-  auto check = applier_.check_truncate(whole);
+  // tables that reference these are the new CRM's data, which crmsync never empties (nor leaves
+  // dangling: a DELETE under the replica role fires no foreign-key trigger).
+  auto check = applier_.check_truncate(emptied);
   if (!check) return check.take_error();
   if (!check->blockers.empty()) {
     return Error{ErrorCode::StateMismatch,
@@ -260,8 +252,20 @@ Status ApplyLoop::apply_truncate(const cdc::pgoutput::Truncate& t) {
                              "crmsync never cascades a TRUNCATE into tables it does not replicate (nor does "
                              "PostgreSQL's logical replication). Empty those rows yourself if that is what the new "
                              "CRM wants, or drop or redefine the constraint",
-                             txn_final_, whole.size(), xid_.value(), fmt::join(check->blockers, "; "))};
+                             txn_final_, emptied.size(), xid_.value(), fmt::join(check->blockers, "; "))};
   }
+  for (const auto& p : partial) {
+    // Part of the table was copied after this TRUNCATE: empty only the chunks copied before it.
+    auto key = target_chunk_column(filter_, *p.rel);
+    if (!key) return key.take_error();
+    for (const auto& r : p.ranges) {
+      if (auto ok = applier_.remove_range(p.rel->route, *key, r.lower, r.upper); !ok) return ok;
+    }
+    if (t.restart_identity) {
+      if (auto ok = applier_.restart_identity(p.rel->route); !ok) return ok;
+    }
+  }
+  if (whole.empty()) return {};
   if (check->referenced) {
     // A foreign key forbids TRUNCATE even when nothing references a row: delete them instead.
     for (const auto* route : whole) {
@@ -300,6 +304,16 @@ Status ApplyLoop::commit_batch() {
   }
   batch_open_ = false;
   ++target_commits_;
+  // Durable up to batch_end_: every transaction the stream sends from now on, also after a
+  // restart, commits at or past it, so tables whose last snapshot lies before it leave the filter.
+  if (!filter_.empty()) {
+    for (const auto& t : filter_.pass(batch_end_)) {
+      spdlog::info(
+          "stream: at {} the stream is past the last snapshot {} was copied at; its changes are applied "
+          "without the resumed-copy filter from here on",
+          batch_end_, t);
+    }
+  }
   source_txns_ += batch_txns_;
   record_lag();
   if (applier_.counters().rows_not_found > before) {

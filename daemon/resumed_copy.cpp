@@ -28,7 +28,7 @@ Error cannot_place(const ResumedChange& c, const std::string& why) {
 
 // The chunk column's value in `row`; for a table not chunked by key, no key at all.
 Result<std::optional<std::int64_t>> chunk_key(const ResumedChange& c, const Row& row, bool key_tuple) {
-  const auto* column = c.filter.key_column(c.rel.source.qualified());
+  const auto* column = c.filter.key_column(c.rel.copied_as);
   if (column == nullptr) return std::optional<std::int64_t>{};
   const auto index = column_index(c.rel.relation, *column);
   if (!index) return cannot_place(c, fmt::format("the stream no longer sends its chunk column \"{}\"", *column));
@@ -57,7 +57,7 @@ Status fill_unchanged(const ResumedChange& c, Row& row) {
     if (row[i].is_unchanged_toast()) missing.push_back(i);
   }
   if (missing.empty()) return {};
-  const auto* column = c.filter.key_column(c.rel.source.qualified());
+  const auto* column = c.filter.key_column(c.rel.copied_as);
   const auto index = column == nullptr ? std::nullopt : column_index(c.rel.relation, *column);
   if (!index) return cannot_place(c, "an unchanged TOASTed value cannot be read back without a chunk column");
   std::vector<std::string> select;
@@ -65,7 +65,7 @@ Status fill_unchanged(const ResumedChange& c, Row& row) {
   for (const auto i : missing) select.push_back(pq::quote_ident(c.rel.relation.columns[i].name));
   auto res = c.source.exec_params(
       fmt::format("SELECT {} FROM {} WHERE {} = $1", fmt::join(select, ", "),
-                  pq::quote_qualified(c.rel.relation.schema, c.rel.relation.name), pq::quote_ident(*column)),
+                  pq::quote_qualified(c.rel.source.schema, c.rel.source.table), pq::quote_ident(*column)),
       {row[*index].text});
   if (!res) return res.take_error();
   if (res->rows() == 0) {
@@ -94,7 +94,7 @@ sink::postgres::OldKind to_sink(cdc::pgoutput::OldKind k) {
 }
 
 Status apply_resumed(const ResumedChange& c, sink::postgres::Applier& applier, const cdc::pgoutput::Message& m) {
-  const auto table = c.rel.source.qualified();
+  const auto& table = c.rel.copied_as;
   const auto done = [&](const std::optional<std::int64_t>& key) {
     return c.filter.copied_after(table, key, c.xid, c.commit);
   };
@@ -133,7 +133,7 @@ Status apply_resumed(const ResumedChange& c, sink::postgres::Applier& applier, c
 }
 
 Result<std::string> target_chunk_column(const ChunkFilter& filter, const CachedRelation& rel) {
-  const auto* column = filter.key_column(rel.source.qualified());
+  const auto* column = filter.key_column(rel.copied_as);
   const auto index = column == nullptr ? std::nullopt : column_index(rel.relation, *column);
   if (!index || *index >= rel.route.columns.size() || rel.route.columns[*index].empty()) {
     return Error{ErrorCode::StateMismatch,

@@ -89,10 +89,12 @@ Status follow_schema(const SchemaChange& c, sink::postgres::Route& route) {
     auto type = source_type_name(c.source, col);
     if (!type) return type.take_error();
     const auto* in_catalog = find(*now, col.name);
-    layout.push_back(LayoutColumn{col.name, *type, in_catalog != nullptr ? in_catalog->attnum : 0});
+    const auto* before = c.known.column(col.name);
+    // A message older than a later rename names the column as it was: keep its attnum.
+    const int attnum = in_catalog != nullptr ? in_catalog->attnum : before != nullptr ? before->attnum : 0;
+    layout.push_back(LayoutColumn{col.name, *type, attnum});
     const auto& dest = route.columns.at(i);
     if (dest.empty()) continue;  // excluded
-    const auto* before = c.known.column(col.name);
     const auto* have = c.target.column(dest);
     if (before == nullptr) {
       // New under this name: a renamed column keeps its attnum.

@@ -129,6 +129,7 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, const Sessions& sessi
           cfg.source.slot, *(*slot)->confirmed_flush, start);
       return ExitCode::Permanent;
     }
+    (void)filter->pass(start);  // durable: nothing before it is streamed again
     std::atomic<std::uint64_t> flushed{start.value()};
     // Bounded in bytes: memory does not grow with transaction size (a huge source transaction is
     // applied as it arrives, in one target transaction).

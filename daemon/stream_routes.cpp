@@ -77,6 +77,7 @@ Status RelationCache::update(const Relation& rel, sink::postgres::Applier& appli
   CachedRelation entry;
   entry.relation = rel;
   entry.source = known->name;
+  entry.copied_as = known->former_names.empty() ? known->name.qualified() : known->former_names.front();
   entry.replicated = true;
   const auto* mapping = cfg_.mapping_for(entry.source);
   const auto target_name = mapping != nullptr ? mapping->to : entry.source;

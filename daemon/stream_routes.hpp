@@ -22,7 +22,8 @@ namespace crmsync::daemon {
 
 struct CachedRelation {
   Relation relation;
-  config::TableName source;
+  config::TableName source;  // as source.tables names it now
+  std::string copied_as;     // the name its chunks were recorded under (the chunk filter's key)
   bool replicated = true;
   sink::postgres::Route route;
 };

@@ -21,6 +21,8 @@ std::uint64_t intern_shape(const Route& route) {
   std::string signature;
   for (const auto* part : {&route.schema, &route.table}) signature += *part + '\0';
   signature += route.full_identity ? 'f' : 'k';
+  for (const auto k : route.key) signature += std::to_string(k) + ',';
+  signature += '\0';
   for (std::size_t i = 0; i < route.columns.size(); ++i) {
     signature += route.columns[i] + '\0';
     signature += i < route.compare_as_text.size() && route.compare_as_text[i] ? 't' : '-';
