@@ -227,7 +227,7 @@ TEST_CASE("long run: a copy resumed under load is reconciled by its chunk column
   CHECK(r.err.find("23505") == std::string::npos);
 }
 
-TEST_CASE("long run: a source TRUNCATE CASCADE never empties the new CRM's own tables; RESTART IDENTITY is kept") {
+TEST_CASE("long run: a source TRUNCATE CASCADE never empties the new CRM's own tables, and RESTART IDENTITY is kept") {
   PipelineFixture p("truncate");
   const char* ddl =
       "CREATE TABLE public.contacts (id bigint PRIMARY KEY, name text);"
@@ -443,17 +443,27 @@ TEST_CASE("long run: a source that sends nothing, not even keepalives, is notice
                                           "[public.contacts]\n  receive_timeout_s: 2\ntarget:\n  dsn: \"{}\"\n"
                                           "apply:\n  max_batch_delay_ms: 10\n",
                                           p.state_dir(), p.source.dsn(), p.target.dsn()));
+  p.source.exec("INSERT INTO public.contacts VALUES (1, 'copied')");
   BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
-  p.source.exec("INSERT INTO public.contacts VALUES (1, 'streamed')");
   REQUIRE(wait_until([&] { return row_count(p.target, "public.contacts") == 1; }, 60s));
-  const int walsender = std::stoi(
-      p.source.query_value("SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'crmsync_it_pipeline'"));
+  // Row 2 arrives through the stream: the slot's active walsender is then the streaming one.
+  p.source.exec("INSERT INTO public.contacts VALUES (2, 'streamed')");
+  REQUIRE(wait_until([&] { return row_count(p.target, "public.contacts") == 2; }, 60s));
+  std::string pid;
+  REQUIRE(wait_until(
+      [&] {
+        pid =
+            p.source.query_value("SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'crmsync_it_pipeline'");
+        return !pid.empty();
+      },
+      60s));
+  const int walsender = std::stoi(pid);
   // A frozen walsender: the connection stays open and nothing arrives on it.
   REQUIRE(::kill(walsender, SIGSTOP) == 0);
   std::this_thread::sleep_for(4s);
   REQUIRE(::kill(walsender, SIGCONT) == 0);  // it finds its client gone and exits, freeing the slot
-  p.source.exec("INSERT INTO public.contacts VALUES (2, 'after the freeze')");
-  CHECK(wait_until([&] { return row_count(p.target, "public.contacts") == 2; }, 60s));
+  p.source.exec("INSERT INTO public.contacts VALUES (3, 'after the freeze')");
+  CHECK(wait_until([&] { return row_count(p.target, "public.contacts") == 3; }, 60s));
   CHECK(p.source.query_value("SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'crmsync_it_pipeline'") !=
         std::to_string(walsender));
   run.signal(SIGTERM);

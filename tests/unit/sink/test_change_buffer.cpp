@@ -80,7 +80,7 @@ TEST_CASE("change buffer: insert then delete is nothing, and an insert after tha
   CHECK(only(b).kind == NetKind::Insert);
 }
 
-TEST_CASE("change buffer: delete then insert is a replace; update or replace then delete is a delete") {
+TEST_CASE("change buffer: delete then insert is a replace, update or replace then delete is a delete") {
   ChangeBuffer b;
   const auto r = route();
   CHECK(b.remove(r, key("1")));
@@ -109,7 +109,7 @@ TEST_CASE("change buffer: transitions that must keep the source's order are refu
   CHECK_FALSE(b.update(r, {Value::unchanged_toast(), Value::of("x"), Value::null()}));
 }
 
-TEST_CASE("change buffer: keys are per table and length-prefixed; order is first seen") {
+TEST_CASE("change buffer: keys are per table and length-prefixed, order is first seen") {
   ChangeBuffer b;
   auto r2 = route();
   r2.key = {0, 1};
