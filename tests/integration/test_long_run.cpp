@@ -8,6 +8,8 @@
 #include <chrono>
 #include <csignal>
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <thread>
 
@@ -26,8 +28,16 @@ std::uint64_t next_xid(const PgCluster& c) {
 }
 
 void load_xid_advance(const PgCluster& c) {
-  c.exec(fmt::format("CREATE FUNCTION crmsync_test_advance_xids(bigint) RETURNS bigint AS '{}' LANGUAGE C STRICT",
-                     CRMSYNC_TEST_PGEXT));
+  // The server runs as another user, who may not be able to read the build tree (a clone in a
+  // mktemp -d directory is 0700): give it a copy in the cluster's own directory.
+  const char* root = std::getenv("CRMSYNC_PG_ROOT");
+  const auto lib = fmt::format("{}/{}/xid_advance.so", root != nullptr ? root : "/tmp/crmsync-pg", c.name());
+  std::filesystem::copy_file(CRMSYNC_TEST_PGEXT, lib, std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::permissions(lib, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+                                        std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+                                        std::filesystem::perms::others_exec);
+  c.exec(
+      fmt::format("CREATE FUNCTION crmsync_test_advance_xids(bigint) RETURNS bigint AS '{}' LANGUAGE C STRICT", lib));
 }
 
 // VACUUM FREEZE in every database (template0 included), as a long-lived cluster's autovacuum
