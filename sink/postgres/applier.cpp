@@ -194,9 +194,19 @@ Status Applier::sync(bool ends_transaction) {
   // The sync point's own result.
   if (PGresult* r = PQgetResult(conn_.raw())) {
     const bool synced = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+    // A server that goes away mid-sync (an immediate shutdown, a crash) leaves an error here that
+    // libpq made itself (no SQLSTATE) or a retryable one, sometimes before the connection status
+    // says so: that is a lost connection, not a protocol fault.
+    const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    const bool lost = PQstatus(conn_.raw()) != CONNECTION_OK ||
+                      (PQresultStatus(r) == PGRES_FATAL_ERROR && (state == nullptr || pq::retryable_sqlstate(state)));
+    const auto why = pq::one_line(PQresultErrorMessage(r));
     PQclear(r);
     if (!synced && !error_) {
-      error_ = Error{ErrorCode::ProtocolViolation, fmt::format("pipeline out of step on {}", conn_.description())};
+      error_ =
+          lost ? Error{ErrorCode::ConnectionFailed,
+                       fmt::format("connection to {} lost during commit: {}", conn_.description(), why), Retry::Yes}
+               : Error{ErrorCode::ProtocolViolation, fmt::format("pipeline out of step on {}", conn_.description())};
     }
   }
   if (PQstatus(conn_.raw()) != CONNECTION_OK && !error_) {
