@@ -7,27 +7,28 @@
 
 namespace crmsync::cdc {
 
-Result<std::vector<std::string>> publication_problems(pq::Connection& conn, const std::string& publication,
-                                                      const std::vector<config::TableName>& tables) {
+Result<std::vector<PublicationProblem>> publication_problems(pq::Connection& conn, const std::string& publication,
+                                                             const std::vector<config::TableName>& tables) {
   const auto name = pq::quote_ident(publication);
-  std::vector<std::string> out;
+  std::vector<PublicationProblem> out;
+  const auto add = [&out](PublicationProblem::Kind kind, std::string text) { out.push_back({kind, std::move(text)}); };
+  using Kind = PublicationProblem::Kind;
   auto pub = conn.exec_params(
       "SELECT puballtables, pubinsert, pubupdate, pubdelete, pubtruncate, pubviaroot FROM pg_publication WHERE "
       "pubname = $1",
       {publication});
   if (!pub) return pub.take_error();
   if (pub->rows() == 0) {
-    out.push_back(
+    add(Kind::Gone,
         fmt::format("publication \"{}\" no longer exists on the source: the changes since it was dropped are "
                     "not decodable through it. Start this pipeline over",
                     publication));
     return out;
   }
   if (pub->get(0, 0) == "t") {
-    out.push_back(
-        fmt::format("publication \"{}\" is FOR ALL TABLES: changes of tables outside source.tables would "
-                    "reach crmsync; give crmsync a publication of its own tables",
-                    publication));
+    add(Kind::Other, fmt::format("publication \"{}\" is FOR ALL TABLES: changes of tables outside source.tables would "
+                                 "reach crmsync; give crmsync a publication of its own tables",
+                                 publication));
   }
   std::vector<std::string> missing_ops;
   const char* ops[] = {"insert", "update", "delete", "truncate"};
@@ -35,11 +36,10 @@ Result<std::vector<std::string>> publication_problems(pq::Connection& conn, cons
     if (pub->get(0, 1 + i) != "t") missing_ops.emplace_back(ops[i]);
   }
   if (!missing_ops.empty()) {
-    out.push_back(
-        fmt::format("publication \"{}\" does not publish {}: those changes would never reach the target. "
-                    "Run on the source: ALTER PUBLICATION {} SET (publish = 'insert, update, delete, "
-                    "truncate')",
-                    publication, fmt::join(missing_ops, ", "), name));
+    add(Kind::Other, fmt::format("publication \"{}\" does not publish {}: those changes would never reach the target. "
+                                 "Run on the source: ALTER PUBLICATION {} SET (publish = 'insert, update, delete, "
+                                 "truncate')",
+                                 publication, fmt::join(missing_ops, ", "), name));
   }
   const bool via_root = pub->get(0, 5) == "t";
   // Row filters, column lists and schema publications came with PostgreSQL 15.
@@ -59,14 +59,15 @@ Result<std::vector<std::string>> publication_problems(pq::Connection& conn, cons
     published.insert(t);
     const auto qualified = pq::quote_qualified(t.schema, t.table);
     if (rels->get(i, 3) == "t" || rels->get(i, 4) == "t") {
-      out.push_back(fmt::format(
-          "publication \"{}\" has a {} on {}: the rows or columns it leaves out would silently "
-          "be missing on the target. Run on the source: ALTER PUBLICATION {} SET TABLE ... "
-          "listing {} without WHERE or a column list",
-          publication, rels->get(i, 3) == "t" ? "row filter" : "column list", t.qualified(), name, qualified));
+      add(Kind::Other,
+          fmt::format("publication \"{}\" has a {} on {}: the rows or columns it leaves out would silently "
+                      "be missing on the target. Run on the source: ALTER PUBLICATION {} SET TABLE ... "
+                      "listing {} without WHERE or a column list",
+                      publication, rels->get(i, 3) == "t" ? "row filter" : "column list", t.qualified(), name,
+                      qualified));
     }
     if (rels->get(i, 2) == "p" && !via_root) {
-      out.push_back(
+      add(Kind::Other,
           fmt::format("publication \"{}\" publishes partitioned table {} without publish_via_partition_root: "
                       "its changes would arrive as changes of the partitions. Run on the source: ALTER "
                       "PUBLICATION {} SET (publish_via_partition_root = true)",
@@ -80,24 +81,23 @@ Result<std::vector<std::string>> publication_problems(pq::Connection& conn, cons
       {publication});
   if (!schemas) return schemas.take_error();
   if (schemas->get(0, 0) != "0") {
-    out.push_back(
+    add(Kind::Other,
         fmt::format("publication \"{}\" publishes whole schemas (FOR TABLES IN SCHEMA): tables added to them "
                     "later would reach crmsync; list the tables instead",
                     publication));
   }
   for (const auto& t : tables) {
     if (published.contains(t)) continue;
-    out.push_back(
+    add(Kind::TableMissing,
         fmt::format("table {} is in source.tables but not in publication \"{}\": its changes are not "
                     "streamed. Run on the source: ALTER PUBLICATION {} ADD TABLE {}",
                     t.qualified(), publication, name, pq::quote_qualified(t.schema, t.table)));
   }
   for (const auto& t : published) {
     if (std::find(tables.begin(), tables.end(), t) != tables.end()) continue;
-    out.push_back(
-        fmt::format("publication \"{}\" also publishes {}, which is not in source.tables. Run on the "
-                    "source: ALTER PUBLICATION {} DROP TABLE {}",
-                    publication, t.qualified(), name, pq::quote_qualified(t.schema, t.table)));
+    add(Kind::Other, fmt::format("publication \"{}\" also publishes {}, which is not in source.tables. Run on the "
+                                 "source: ALTER PUBLICATION {} DROP TABLE {}",
+                                 publication, t.qualified(), name, pq::quote_qualified(t.schema, t.table)));
   }
   return out;
 }

@@ -13,10 +13,19 @@
 
 namespace crmsync::cdc {
 
-/// Problems with `publication` for `tables`, each a sentence with the fix; empty when it
-/// publishes insert, update, delete and truncate of exactly these tables, whole rows, without row
-/// filters, via the partition root.
-Result<std::vector<std::string>> publication_problems(pq::Connection& conn, const std::string& publication,
-                                                      const std::vector<config::TableName>& tables);
+struct PublicationProblem {
+  enum class Kind {
+    Gone,          // the publication does not exist
+    TableMissing,  // a table of source.tables is not in it (a first run adds it)
+    Other,         // operations, filters, column lists, extra tables, schemas, partition root
+  };
+  Kind kind = Kind::Other;
+  std::string text;  // a sentence with the statement that fixes it
+};
+
+/// Problems with `publication` for `tables`; empty when it publishes insert, update, delete and
+/// truncate of exactly these tables, whole rows, without row filters, via the partition root.
+Result<std::vector<PublicationProblem>> publication_problems(pq::Connection& conn, const std::string& publication,
+                                                             const std::vector<config::TableName>& tables);
 
 }  // namespace crmsync::cdc

@@ -147,6 +147,23 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir) {
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
+Result<std::unique_ptr<Store>> Store::open_read_only(const std::string& dir) {
+  std::error_code ec;
+  // RocksDB's CURRENT names the live manifest: without it there is no database here.
+  if (!std::filesystem::exists(std::filesystem::path(dir) / "CURRENT", ec)) return std::unique_ptr<Store>{};
+  rocksdb::Options options;
+  options.keep_log_file_num = 3;
+  options.max_log_file_size = 1 << 20;
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::OpenForReadOnly(options, dir, &raw);
+  if (!s.ok())
+    return Error{ErrorCode::Io, fmt::format("checkpoint {}: cannot open for reading: {}", dir, s.ToString())};
+  auto impl = std::make_unique<Impl>();
+  impl->dir = dir;
+  impl->db.reset(raw);
+  return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
 const std::string& Store::dir() const {
   return impl_->dir;
 }

@@ -74,6 +74,10 @@ class Store {
   // Opens (creating if missing, with parent dirs) the RocksDB database in `dir`. A second process
   // opening the same dir gets an error saying another crmsync holds it (RocksDB's LOCK).
   static Result<std::unique_ptr<Store>> open(const std::string& dir);
+  // Opens `dir` for reading only, without taking its LOCK, so that `crmsync check` can read the
+  // state of a running daemon. A nullptr when `dir` holds no checkpoint (nothing ran yet); every
+  // write returns an error.
+  static Result<std::unique_ptr<Store>> open_read_only(const std::string& dir);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;

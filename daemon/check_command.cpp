@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cdc/preflight.hpp"
+#include "daemon/pipeline_state.hpp"
 #include "daemon/sessions.hpp"
 #include "mapping/column_plan.hpp"
 #include "sink/postgres/preflight.hpp"
@@ -109,7 +110,9 @@ std::string render_check_json(const CheckReport& report) {
 }
 
 ExitCode check_command(const config::PipelineConfig& cfg, bool json) {
-  const auto report = run_preflight(cfg);
+  auto report = run_preflight(cfg);
+  auto state = check_pipeline_state(cfg);
+  report.insert(report.end(), state.begin(), state.end());
   const auto text = json ? render_check_json(report) : render_check_text(report);
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fflush(stdout);

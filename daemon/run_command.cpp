@@ -16,6 +16,7 @@
 #include "daemon/copy_phase.hpp"
 #include "daemon/copy_setup.hpp"
 #include "daemon/notify.hpp"
+#include "daemon/pipeline_state.hpp"
 #include "daemon/sessions.hpp"
 #include "daemon/signals.hpp"
 #include "daemon/source_tables.hpp"
@@ -58,19 +59,6 @@ Error mismatch(std::string message) {
   return Error{ErrorCode::StateMismatch, std::move(message)};
 }
 
-// Every refusal that needs a fresh start gives the whole recipe, in the order that works, so that
-// following it once leads to a running pipeline (never to the next refusal, nor to emptied tables
-// and then a refusal). It copies everything again; nothing on the source is lost.
-std::string start_over_advice(const config::PipelineConfig& cfg) {
-  const auto name = pq::quote_literal(cfg.name);
-  return fmt::format(
-      "To start over with a full copy: (1) on the source, if the slot exists: SELECT pg_drop_replication_slot({0}); "
-      "(2) on the target: DELETE FROM {2}.copy_progress WHERE pipeline = {1}; DELETE FROM {2}.apply_progress WHERE "
-      "pipeline = {1}; (3) empty the target tables, or set snapshot.truncate_target: true to have crmsync do it; "
-      "(4) remove {3} if it exists; then run again",
-      pq::quote_literal(cfg.source.slot), name, sink::postgres::kStateSchema, cfg.state_dir);
-}
-
 Result<pq::Connection> connect(const pq::ConnectOptions& o) {
   return pq::Connection::connect(o);
 }
@@ -110,7 +98,9 @@ Status check_publication(Session& s) {
   auto problems = cdc::publication_problems(*s.source, s.cfg.source.publication, s.cfg.source.tables);
   if (!problems) return problems.take_error();
   if (problems->empty()) return {};
-  return mismatch(fmt::format("the publication does not match the config: {}", fmt::join(*problems, "; ")));
+  std::vector<std::string> texts;
+  for (auto& p : *problems) texts.push_back(std::move(p.text));
+  return mismatch(fmt::format("the publication does not match the config: {}", fmt::join(texts, "; ")));
 }
 
 Status check_identity(Session& s, bool slot_exists) {
@@ -125,14 +115,8 @@ Status check_identity(Session& s, bool slot_exists) {
         "slot on the original cluster with SELECT pg_drop_replication_slot(...))",
         s.cfg.state_dir, recorded->system_identifier, s.source->description(), s.identity.system_identifier));
   }
-  if (recorded && !recorded->consistent_lsn.is_invalid() &&
-      (recorded->slot != slot || recorded->publication != s.cfg.source.publication)) {
-    return mismatch(fmt::format(
-        "the checkpoint in {} streams from slot \"{}\" with publication \"{}\", but the config names slot \"{}\" "
-        "and publication \"{}\": switching either in the middle of a migration would skip or replay changes. Set "
-        "source.slot and source.publication back, or start over: {}",
-        s.cfg.state_dir, recorded->slot, recorded->publication, slot, s.cfg.source.publication,
-        start_over_advice(s.cfg)));
+  if (recorded && !recorded->consistent_lsn.is_invalid()) {
+    if (auto refusal = names_refusal(s.cfg, *recorded)) return mismatch(std::move(*refusal));
   }
   if (recorded && recorded->consistent_lsn.is_invalid()) {
     // We recorded the intent to create the slot but not its result: the process died during

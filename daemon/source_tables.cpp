@@ -117,17 +117,14 @@ Result<std::vector<LayoutColumn>> read_layout(pq::Connection& source, Oid oid) {
   return out;
 }
 
-Result<SourceTables> reconcile_source_tables(const config::PipelineConfig& cfg, pq::Connection& source,
-                                             checkpoint::Store& store) {
-  auto recorded = SourceTables::load(store);
-  if (!recorded) return recorded.take_error();
-  const bool first = recorded->empty();
+Result<bool> follow_config(const config::PipelineConfig& cfg, pq::Connection& source, SourceTables& recorded) {
+  const bool first = recorded.empty();
   if (first) spdlog::debug("recording the relations of source.tables in the checkpoint");
   bool changed = first;
   for (const auto& name : cfg.source.tables) {
     auto oid = current_oid(source, name);
     if (!oid) return oid.take_error();
-    const auto* under_name = recorded->by_name(name);
+    const auto* under_name = recorded.by_name(name);
     if (!*oid) {
       if (under_name == nullptr) continue;  // describing the tables reports a missing one
       auto now = current_name(source, under_name->oid);
@@ -140,7 +137,7 @@ Result<SourceTables> reconcile_source_tables(const config::PipelineConfig& cfg, 
                       "table of {}>), then start crmsync again",
                       name.qualified(), under_name->oid.value(), *now, name.qualified(), *now, *now, name.qualified())};
     }
-    if (auto* same = recorded->by_oid(**oid); same != nullptr) {
+    if (auto* same = recorded.by_oid(**oid); same != nullptr) {
       if (same->name == name) continue;
       if (under_name != nullptr) {
         // Two configured names swapped between relations: too ambiguous to follow.
@@ -176,9 +173,18 @@ Result<SourceTables> reconcile_source_tables(const config::PipelineConfig& cfg, 
     }
     auto layout = read_layout(source, **oid);
     if (!layout) return layout.take_error();
-    recorded->put(SourceTable{**oid, name, {}, std::move(layout).value()});
+    recorded.put(SourceTable{**oid, name, {}, std::move(layout).value()});
   }
-  if (changed) {
+  return changed;
+}
+
+Result<SourceTables> reconcile_source_tables(const config::PipelineConfig& cfg, pq::Connection& source,
+                                             checkpoint::Store& store) {
+  auto recorded = SourceTables::load(store);
+  if (!recorded) return recorded.take_error();
+  auto changed = follow_config(cfg, source, *recorded);
+  if (!changed) return changed.take_error();
+  if (*changed) {
     if (auto ok = recorded->save(store); !ok) return ok.take_error();
   }
   return std::move(recorded).value();

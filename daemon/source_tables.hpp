@@ -65,4 +65,8 @@ Result<std::vector<LayoutColumn>> read_layout(pq::Connection& source, Oid oid);
 Result<SourceTables> reconcile_source_tables(const config::PipelineConfig& cfg, pq::Connection& source,
                                              checkpoint::Store& store);
 
+/// The same comparison on `recorded` in memory (what `crmsync check` reports, without writing):
+/// whether it changed the record, or the refusal.
+Result<bool> follow_config(const config::PipelineConfig& cfg, pq::Connection& source, SourceTables& recorded);
+
 }  // namespace crmsync::daemon

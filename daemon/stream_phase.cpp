@@ -13,6 +13,7 @@
 #include "daemon/apply_loop.hpp"
 #include "daemon/chunk_filter.hpp"
 #include "daemon/notify.hpp"
+#include "daemon/pipeline_state.hpp"
 #include "daemon/signals.hpp"
 #include "sink/postgres/applier.hpp"
 
@@ -122,11 +123,7 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, const Sessions& sessi
       continue;
     }
     if (*slot && (*slot)->confirmed_flush && *(*slot)->confirmed_flush > start) {
-      spdlog::error(
-          "replication slot \"{}\" has confirmed_flush_lsn {}, past what the target and the checkpoint hold "
-          "({}): the changes in between were consumed outside this pipeline and are lost to it. crmsync will "
-          "not stream on over the gap; start this pipeline over (the copy is exact again)",
-          cfg.source.slot, *(*slot)->confirmed_flush, start);
+      spdlog::error("{}", slot_consumed_refusal(cfg, *(*slot)->confirmed_flush, start));
       return ExitCode::Permanent;
     }
     (void)filter->pass(start);  // durable: nothing before it is streamed again

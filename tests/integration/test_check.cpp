@@ -1,10 +1,9 @@
 // `crmsync check` and the command line, black-box, against real PostgreSQL clusters.
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
-
-#include <fmt/format.h>
 
 #include "support/cluster.hpp"
 #include "support/process.hpp"
@@ -28,7 +27,7 @@ CREATE TABLE "Sales Team"."Región" (id int PRIMARY KEY);
 
 std::string config_yaml(const std::string& tables, const std::string& extra = "") {
   return fmt::format(R"yaml(name: it_check
-state_dir: /tmp/crmsync-it-state
+state_dir: /nonexistent/crmsync-it-state
 source:
   dsn: "${{SOURCE_DSN}}"
   tables: [{}]
@@ -75,8 +74,7 @@ struct Pair {
 TEST_CASE("check passes on a well-prepared source and target, and reports every check") {
   Pair p;
   TempDir dir;
-  const auto r = run_check(dir, config_yaml("public.accounts, public.audit_full",
-                                            "  create_tables: true\n"),
+  const auto r = run_check(dir, config_yaml("public.accounts, public.audit_full", "  create_tables: true\n"),
                            p.source.dsn(), p.target.dsn());
   CAPTURE(r.out);
   CAPTURE(r.err);
@@ -99,7 +97,39 @@ TEST_CASE("check passes on a well-prepared source and target, and reports every 
             "warn", "types differ, values are cast by the target on write: name (text -> character varying(200))"});
   CHECK(it["target table public.audit_full"] ==
         std::pair<std::string, std::string>{"ok", "does not exist; will be created (target.create_tables)"});
+  CHECK(it["state checkpoint"] ==
+        std::pair<std::string, std::string>{
+            "ok", "nothing recorded in /nonexistent/crmsync-it-state yet: run starts with the copy"});
   CHECK(r.err.empty());
+}
+
+TEST_CASE("check fails on a publication made by hand that run would refuse, before anything is created") {
+  Pair p;
+  TempDir dir;
+  p.source.exec(
+      "CREATE PUBLICATION crmsync_it_check FOR TABLE public.accounts, public.contacts WITH (publish = 'insert, "
+      "update')");
+  const auto r = run_check(dir, config_yaml("public.accounts, public.audit_full", "  create_tables: true\n"),
+                           p.source.dsn(), p.target.dsn());
+  CAPTURE(r.out);
+  CHECK(r.exit_code == 1);
+  auto it = items(r);
+  // A table the publication lacks is added by the first run; the rest would be refused by it.
+  CHECK(it["source publication"].first == "ok");
+  CHECK(it["state publication settings"].first == "fail");
+  const auto& detail = it["state publication settings"].second;
+  CHECK(detail.find("does not publish delete, truncate") != std::string::npos);
+  CHECK(detail.find("also publishes public.contacts, which is not in source.tables") != std::string::npos);
+  CHECK(detail.find("public.audit_full") == std::string::npos);
+  // Fixed as the advice says, the check passes.
+  p.source.exec(
+      "ALTER PUBLICATION crmsync_it_check SET (publish = 'insert, update, delete, truncate');"
+      "ALTER PUBLICATION crmsync_it_check DROP TABLE public.contacts");
+  const auto fixed = run_check(dir, config_yaml("public.accounts, public.audit_full", "  create_tables: true\n"),
+                               p.source.dsn(), p.target.dsn());
+  CAPTURE(fixed.out);
+  CHECK(fixed.exit_code == 0);
+  CHECK(items(fixed).count("state publication settings") == 0);
 }
 
 TEST_CASE("check fails on a table without a key, a missing table, missing target columns and bad mappings") {
@@ -120,12 +150,13 @@ TEST_CASE("check fails on a table without a key, a missing table, missing target
   CAPTURE(r.err);
   CHECK(r.exit_code == 1);
   auto it = items(r);
-  CHECK(it["source table public.notes_nopk"] ==
-        std::pair<std::string, std::string>{
-            "fail",
-            "no primary key and REPLICA IDENTITY DEFAULT: the copy would work, but once the table is published the "
-            "source rejects its UPDATEs and DELETEs, and the stream could not locate rows; add a primary key, or run "
-            "ALTER TABLE \"public\".\"notes_nopk\" REPLICA IDENTITY FULL (or USING INDEX on a unique, non-null index)"});
+  CHECK(
+      it["source table public.notes_nopk"] ==
+      std::pair<std::string, std::string>{
+          "fail",
+          "no primary key and REPLICA IDENTITY DEFAULT: the copy would work, but once the table is published the "
+          "source rejects its UPDATEs and DELETEs, and the stream could not locate rows; add a primary key, or run "
+          "ALTER TABLE \"public\".\"notes_nopk\" REPLICA IDENTITY FULL (or USING INDEX on a unique, non-null index)"});
   CHECK(it["source table public.nope"] ==
         std::pair<std::string, std::string>{"fail", "does not exist on the source (names are case-sensitive)"});
   CHECK(it["source table Sales Team.Región"].first == "ok");
@@ -152,8 +183,9 @@ TEST_CASE("check fails on wal_level=replica and a role without REPLICATION, and 
   CAPTURE(r.out);
   CHECK(r.exit_code == 1);
   CHECK(r.out.find("source  wal_level ") != std::string::npos);
-  CHECK(r.out.find(" FAIL   wal_level is \"replica\"; logical decoding needs it to be \"logical\": run ALTER SYSTEM SET "
-                   "wal_level = logical and restart the source\n") != std::string::npos);
+  CHECK(
+      r.out.find(" FAIL   wal_level is \"replica\"; logical decoding needs it to be \"logical\": run ALTER SYSTEM SET "
+                 "wal_level = logical and restart the source\n") != std::string::npos);
   CHECK(r.out.find(" FAIL   role \"app\" has neither REPLICATION nor SUPERUSER: run ALTER ROLE \"app\" WITH "
                    "REPLICATION\n") != std::string::npos);
   CHECK(r.out.find("\npreflight FAILED: ") != std::string::npos);

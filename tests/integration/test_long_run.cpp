@@ -55,6 +55,15 @@ void advance_xids(const PgCluster& c, std::int64_t n) {
   c.exec("CHECKPOINT");
 }
 
+// `crmsync check` reports `needle` as a failed "state" check: it tells before `run` refuses.
+void check_reports(const PipelineFixture& p, const std::string& needle) {
+  const auto r = p.crmsync({"check"});
+  CAPTURE(r.out);
+  CAPTURE(r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find(needle) != std::string::npos);
+}
+
 }  // namespace
 
 TEST_CASE("long run: changes 2^31 xids past the copy's snapshot, on a cluster at epoch 1, are applied") {
@@ -362,6 +371,7 @@ TEST_CASE("long run: schema drift is diffed against the source's previous layout
     CHECK(r.err.find("mappings: - from: public.people to: public.contacts") != std::string::npos);
   }
   CHECK(row_count(p.target, "public.contacts") == 52);
+  check_reports(p, "was renamed to public.people");
   // The operator follows the advice; the stream resumes with the change it stopped at.
   p.write_config({"public.people"},
                  "apply:\n  max_batch_delay_ms: 10\nmappings:\n  - from: public.people\n    to: public.contacts\n");
@@ -380,6 +390,7 @@ TEST_CASE("long run: schema drift is diffed against the source's previous layout
   p.target.exec("CREATE TABLE public.extra (id int PRIMARY KEY)");
   p.write_config({"public.people", "public.extra"},
                  "apply:\n  max_batch_delay_ms: 10\nmappings:\n  - from: public.people\n    to: public.contacts\n");
+  check_reports(p, "public.extra was added to source.tables after this pipeline copied");
   const auto r = p.crmsync({"run"});
   CAPTURE(r.err);
   CHECK(r.exit_code == 65);
@@ -493,10 +504,20 @@ TEST_CASE("long run: a publication edited by hand, another slot name and a slot 
   {
     BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
     REQUIRE(wait_until([&] { return row_count(p.target, "public.contacts") == 10; }, 60s));
+    // check reads the state of the running daemon without disturbing it, and finds nothing wrong.
+    p.source.exec("INSERT INTO public.contacts SELECT g, 'c' FROM generate_series(101, 200) g");
+    const auto healthy = p.crmsync({"check", "--json"});
+    CAPTURE(healthy.out);
+    CAPTURE(healthy.err);
+    CHECK(healthy.exit_code == 0);
+    CHECK(healthy.out.find("publishes every change of source.tables") != std::string::npos);
+    CHECK(healthy.out.find("phase streaming") != std::string::npos);
+    REQUIRE(wait_until([&] { return row_count(p.target, "public.contacts") == 110; }, 60s));
     run.signal(SIGTERM);
     REQUIRE(run.wait().exit_code == 0);
   }
   const auto refused = [&](const std::string& needle) {
+    check_reports(p, needle);
     const auto r = p.crmsync({"run"});
     CAPTURE(r.err);
     CHECK(r.exit_code == 65);
@@ -525,5 +546,5 @@ TEST_CASE("long run: a publication edited by hand, another slot name and a slot 
   p.source.exec("INSERT INTO public.contacts VALUES (11, 'consumed elsewhere')");
   p.source.exec("SELECT pg_replication_slot_advance('crmsync_it_pipeline', pg_current_wal_lsn())");
   refused("confirmed_flush_lsn");
-  CHECK(row_count(p.target, "public.contacts") == 10);
+  CHECK(row_count(p.target, "public.contacts") == 110);
 }

@@ -231,6 +231,26 @@ TEST_CASE("checkpoint: a second open of the same directory fails naming it") {
   CHECK(Store::open(tmp.path).ok());  // released on close
 }
 
+TEST_CASE(
+    "checkpoint: a read-only open sees what a running writer recorded, never writes, and finds nothing in an empty "
+    "dir") {
+  TempDir tmp;
+  auto none = Store::open_read_only(tmp.sub("never-ran"));
+  REQUIRE(none.ok());
+  CHECK(*none == nullptr);
+  CHECK_FALSE(std::filesystem::exists(tmp.sub("never-ran")));  // looking creates nothing
+  auto writer = open_ok(tmp.path);
+  REQUIRE(writer->set_phase(Phase::Streaming).ok());
+  REQUIRE(writer->set_confirmed_lsn(Lsn{0x16B3748}).ok());
+  auto reader = Store::open_read_only(tmp.path);  // the writer still holds the LOCK
+  REQUIRE_MESSAGE(reader.ok(), (reader.ok() ? "" : reader.error().message));
+  REQUIRE(*reader != nullptr);
+  CHECK((*reader)->phase().value() == Phase::Streaming);
+  CHECK((*reader)->confirmed_lsn().value() == Lsn{0x16B3748});
+  CHECK_FALSE((*reader)->set_phase(Phase::New).ok());
+  CHECK(writer->phase().value() == Phase::Streaming);
+}
+
 TEST_CASE("checkpoint: corrupt records are reported as errors, not crashes") {
   TempDir tmp;
   {
