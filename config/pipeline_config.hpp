@@ -75,11 +75,71 @@ struct Lookup {
   std::string take;
 };
 
+// One step of a column's transform chain (config/README.md lists what each does).
+enum class TransformKind { Trim, Lower, Upper, NullIfEmpty, StripNonDigits, E164, Map, Cast, Truncate, DateFormat };
+struct Transform {
+  TransformKind kind = TransformKind::Trim;
+  // e164: the default country (ISO 3166 alpha-2, upper case); cast: the type; date_format: the
+  // format of the legacy text.
+  std::string argument;
+  std::int64_t length = 0;                    // truncate: characters kept
+  std::map<std::string, std::string> values;  // map: legacy value -> new value
+  std::optional<std::string> fallback;        // map: for a value not in `values`; none: invalid
+  static Transform of(TransformKind k) {
+    Transform t;
+    t.kind = k;
+    return t;
+  }
+  friend bool operator==(const Transform&, const Transform&) = default;
+};
+
+// A check on the value a column's transforms produced. NULL passes every one but not_null.
+enum class ValidatorKind { NotNull, Email, Phone, Uuid, Regex, MaxLength, OneOf, Range };
+struct Validator {
+  ValidatorKind kind = ValidatorKind::NotNull;
+  std::string pattern;                  // regex (ECMAScript, must match the whole value)
+  std::int64_t length = 0;              // max_length, in characters
+  std::vector<std::string> values;      // one_of
+  std::optional<std::string> min, max;  // range: decimal numbers, inclusive
+  static Validator of(ValidatorKind k) {
+    Validator v;
+    v.kind = k;
+    return v;
+  }
+  friend bool operator==(const Validator&, const Validator&) = default;
+};
+
+// One source column into several target columns: the value is cut at the first (or the last)
+// separator; with more parts than targets the last target gets the rest, with fewer the missing
+// ones are NULL.
+struct Split {
+  std::string separator = " ";
+  std::vector<std::string> into;
+  bool at_last = false;
+};
+
 struct ColumnMapping {
-  std::string to;                    // target column name
-  std::vector<std::string> transform;  // known transforms only (see config/README.md)
-  std::optional<std::string> validate;  // known validators only
+  std::string to;                     // target column name (unused with split)
+  std::vector<Transform> transform;   // in order
+  std::vector<Validator> validate;    // after the transforms
+  std::optional<std::string> fallback;  // `default`: written instead of NULL, after the transforms
   std::optional<Lookup> lookup;
+  std::optional<Split> split;
+};
+
+// A target column no single source column fills.
+enum class AddedKind {
+  Constant,  // the value on every insert and update (e.g. the legacy system a row came from)
+  Default,   // the value on insert only; an update leaves what the new CRM made of it
+  Concat,    // source columns joined by a separator, NULLs left out (as concat_ws)
+};
+struct AddedColumn {
+  AddedKind kind = AddedKind::Constant;
+  std::string value;                 // constant, default
+  std::vector<std::string> columns;  // concat: source columns
+  std::string separator = " ";       // concat
+  std::vector<Transform> transform;  // concat: applied to the joined value
+  std::vector<Validator> validate;
 };
 
 struct Mapping {
@@ -87,6 +147,7 @@ struct Mapping {
   TableName to;                                   // default: same as from
   std::map<std::string, ColumnMapping> columns;   // source column -> mapping
   std::vector<std::string> exclude;
+  std::map<std::string, AddedColumn> add;         // target column -> how it is filled
   std::optional<std::string> where;
   OnInvalid on_invalid = OnInvalid::DeadLetter;
 };

@@ -5,17 +5,16 @@
 
 #include <fmt/format.h>
 
+#include "config/detail/rules.hpp"
 #include "config/detail/validate.hpp"
 
 namespace crmsync::config::detail {
 
 namespace {
 
-constexpr std::string_view kMappingKeys[] = {"from", "to", "columns", "exclude", "where", "on_invalid"};
-constexpr std::string_view kColumnKeys[] = {"to", "transform", "validate", "lookup"};
+constexpr std::string_view kMappingKeys[] = {"from", "to", "columns", "exclude", "add", "where", "on_invalid"};
+constexpr std::string_view kColumnKeys[] = {"to", "transform", "validate", "default", "lookup", "split"};
 constexpr std::string_view kLookupKeys[] = {"table", "match", "take"};
-constexpr std::string_view kTransforms[] = {"trim", "lower", "upper", "null_if_empty", "strip_non_digits"};
-constexpr std::string_view kValidators[] = {"email", "phone", "not_null", "uuid"};
 constexpr std::string_view kOnInvalid[] = {"dead_letter", "skip", "halt"};
 
 // Where a column's target name was decided, so a second column writing it can point back.
@@ -25,22 +24,16 @@ struct ColumnSite {
   std::string to_path;      // the `to` key when written, else source_path
   Pos to_pos;
   std::string shown_to;
-};
+  std::vector<std::string> extra_targets;  // split: every target column (then `to` is not one)
 
-void read_transforms(Context& ctx, const Value& v, std::vector<std::string>& out) {
-  const auto one = [&](const Value& item) {
-    if (auto i = read_choice(ctx, item, "transform", kTransforms)) out.emplace_back(kTransforms[*i]);
-  };
-  if (v.node.IsScalar()) {
-    one(v);
-    return;
+  [[nodiscard]] std::vector<std::string> targets() const {
+    return extra_targets.empty() ? std::vector<std::string>{to} : extra_targets;
   }
-  if (!v.node.IsSequence()) {
-    ctx.error(v.pos, v.path, "expected a transform or a list of transforms, got " + describe(v.node));
-    return;
+  [[nodiscard]] bool writes(const std::string& column) const {
+    const auto all = targets();
+    return std::find(all.begin(), all.end(), column) != all.end();
   }
-  for (const Value& item : items_of(v)) one(item);
-}
+};
 
 std::optional<Lookup> read_lookup(Context& ctx, const Value& v) {
   if (!expect_map(ctx, v)) return std::nullopt;
@@ -66,7 +59,7 @@ std::optional<Lookup> read_lookup(Context& ctx, const Value& v) {
 
 // One entry of `columns:`: "source: target" or "source: {to, transform, validate, lookup}".
 std::optional<ColumnSite> read_column(Context& ctx, const std::string& source, const Value& v, ColumnMapping& out) {
-  ColumnSite site{source, v.path, v.path, v.pos, quoted(source)};
+  ColumnSite site{source, v.path, v.path, v.pos, quoted(source), {}};
   if (v.node.IsScalar()) {
     auto to = read_nonempty(ctx, v);
     if (!to) return std::nullopt;
@@ -87,14 +80,23 @@ std::optional<ColumnSite> read_column(Context& ctx, const std::string& source, c
     to_ok = to.has_value();
     if (to) {
       out.to = to->value;
-      site = ColumnSite{to->value, v.path, to_value->path, to_value->pos, to->shown()};
+      site = ColumnSite{to->value, v.path, to_value->path, to_value->pos, to->shown(), {}};
     }
   }
   if (auto t = s.get("transform")) read_transforms(ctx, *t, out.transform);
-  if (auto val = s.get("validate")) {
-    if (auto i = read_choice(ctx, *val, "validator", kValidators)) out.validate = std::string(kValidators[*i]);
+  if (auto val = s.get("validate")) read_validators(ctx, *val, out.validate);
+  if (auto d = s.get("default")) {
+    if (auto text = read_string(ctx, *d)) out.fallback = std::move(text->value);
   }
   if (auto l = s.get("lookup")) out.lookup = read_lookup(ctx, *l);
+  if (auto sp = s.get("split")) {
+    if (auto to_value = s.get("to")) {
+      ctx.error(to_value->key_pos, to_value->path, "a split column names its targets in split.into, not in \"to\"");
+      to_ok = false;
+    }
+    out.split = read_split(ctx, *sp);
+    if (out.split) site.extra_targets = out.split->into;
+  }
   if (!to_ok) return std::nullopt;
   return site;
 }
@@ -111,13 +113,16 @@ void read_columns(Context& ctx, const Value& v, Mapping& m, std::vector<ColumnSi
     auto site = read_column(ctx, source, value, column);
     m.columns.emplace(source, std::move(column));
     if (!site) continue;
-    const auto other = std::find_if(sites.begin(), sites.end(), [&](const ColumnSite& c) { return c.to == site->to; });
-    if (other != sites.end()) {
+    bool clash = false;
+    for (const auto& target : site->targets()) {
+      const auto other =
+          std::find_if(sites.begin(), sites.end(), [&](const ColumnSite& c) { return c.writes(target); });
+      if (other == sites.end()) continue;
       ctx.error(site->to_pos, site->to_path,
-                fmt::format("target column {} is also written by {}", site->shown_to, other->source_path));
-      continue;
+                fmt::format("target column {} is also written by {}", quoted(target), other->source_path));
+      clash = true;
     }
-    sites.push_back(std::move(*site));
+    if (!clash) sites.push_back(std::move(*site));
   }
 }
 
@@ -161,6 +166,15 @@ void read_mapping(Context& ctx, const Value& item, Mapping& m, MappingSite& site
   const std::string columns_path = child_path(item.path, "columns");
   if (auto c = s.get("columns")) read_columns(ctx, *c, m, columns);
   if (auto e = s.get("exclude")) read_exclude(ctx, *e, m, columns_path);
+  if (auto a = s.get("add")) {
+    read_added(ctx, *a, m.add, [&columns](const std::string& target) -> std::optional<std::string> {
+      const auto other =
+          std::find_if(columns.begin(), columns.end(), [&](const ColumnSite& c) { return c.writes(target); });
+      if (other == columns.end()) return std::nullopt;
+      return other->source_path;
+    });
+  }
+
   if (auto w = s.get("where")) {
     if (auto where = read_nonempty(ctx, *w)) m.where = std::move(where->value);
   }

@@ -5,7 +5,9 @@
 namespace crmsync::mapping {
 
 TablePlan plan_table(const config::TableName& source_name, const TableInfo& source, const config::Mapping* mapping) {
-  TablePlan plan{.source = source_name, .target = mapping != nullptr ? mapping->to : source_name, .columns = {},
+  TablePlan plan{.source = source_name,
+                 .target = mapping != nullptr ? mapping->to : source_name,
+                 .columns = {},
                  .unknown_source_columns = {}};
   for (const auto& col : source.columns) {
     if (col.generated) {
@@ -48,9 +50,12 @@ std::vector<std::string> unsupported_features(const config::PipelineConfig& cfg)
     const auto prefix = "mappings[" + std::to_string(i) + "] (" + m.from.qualified() + "): ";
     for (const auto& [column, c] : m.columns) {
       if (!c.transform.empty()) out.push_back(prefix + "columns." + column + ".transform");
-      if (c.validate) out.push_back(prefix + "columns." + column + ".validate");
+      if (!c.validate.empty()) out.push_back(prefix + "columns." + column + ".validate");
+      if (c.fallback) out.push_back(prefix + "columns." + column + ".default");
       if (c.lookup) out.push_back(prefix + "columns." + column + ".lookup");
+      if (c.split) out.push_back(prefix + "columns." + column + ".split");
     }
+    if (!m.add.empty()) out.push_back(prefix + "add");
     if (m.where) out.push_back(prefix + "where");
   }
   return out;

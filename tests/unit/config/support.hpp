@@ -54,6 +54,18 @@ inline Errors errors_of(std::string_view yaml, const Fakes& fakes = {}) {
   return out;
 }
 
+/// Five valid lines (name, source, target); cases append from line 6 on.
+inline constexpr std::string_view kHead = R"(name: demo
+source:
+  dsn: host=a
+target:
+  dsn: host=b
+)";
+
+inline Errors errors_with_head(std::string_view rest, const Fakes& fakes = {}) {
+  return errors_of(std::string(kHead) + std::string(rest), fakes);
+}
+
 }  // namespace crmsync::config::test
 
 // So a failing CHECK(errors_of(...) == Errors{...}) prints both lists, one error per line.

@@ -7,22 +7,6 @@
 
 namespace crmsync::config::test {
 
-namespace {
-
-// Five valid lines; cases append from line 6 on.
-constexpr std::string_view kHead = R"(name: demo
-source:
-  dsn: host=a
-target:
-  dsn: host=b
-)";
-
-Errors errors_with_head(std::string_view rest, const Fakes& fakes = {}) {
-  return errors_of(std::string(kHead) + std::string(rest), fakes);
-}
-
-}  // namespace
-
 TEST_CASE("config error: no tables to replicate") {
   CHECK(errors_with_head("") ==
         Errors{"crmsync.yaml:2:1: source.tables: no tables to replicate: list them in source.tables or add mappings"});
@@ -51,12 +35,12 @@ source:
   tables: [a.b.c, public., .contacts, ""]
 target: {dsn: host=b}
 )") == Errors{
-             "crmsync.yaml:4:12: source.tables[0]: invalid table name \"a.b.c\": expected table or schema.table, got "
-             "more than one dot",
-             "crmsync.yaml:4:19: source.tables[1]: invalid table name \"public.\": empty table name",
-             "crmsync.yaml:4:28: source.tables[2]: invalid table name \".contacts\": empty schema name",
-             "crmsync.yaml:4:39: source.tables[3]: invalid table name \"\": expected table or schema.table",
-         });
+           "crmsync.yaml:4:12: source.tables[0]: invalid table name \"a.b.c\": expected table or schema.table, got "
+           "more than one dot",
+           "crmsync.yaml:4:19: source.tables[1]: invalid table name \"public.\": empty table name",
+           "crmsync.yaml:4:28: source.tables[2]: invalid table name \".contacts\": empty schema name",
+           "crmsync.yaml:4:39: source.tables[3]: invalid table name \"\": expected table or schema.table",
+       });
 }
 
 TEST_CASE("config error: unquoted uppercase and unterminated quotes in table names") {
@@ -65,14 +49,14 @@ TEST_CASE("config error: unquoted uppercase and unterminated quotes in table nam
   - from: '"My Schema.contacts'
   - from: order-lines
 )") == Errors{
-             "crmsync.yaml:7:11: mappings[0].from: invalid table name \"public.Contacts\": the unquoted table name has "
-             "uppercase letters, which PostgreSQL folds to lowercase; write it in lowercase, or in double quotes if "
-             "the name really is mixed-case",
-             "crmsync.yaml:8:11: mappings[1].from: invalid table name \"\\\"My Schema.contacts\": unterminated double "
-             "quote",
-             "crmsync.yaml:9:11: mappings[2].from: invalid table name \"order-lines\": an unquoted table name may only "
-             "contain a-z, 0-9, _ and $ and must not start with a digit; write other names in double quotes",
-         });
+           "crmsync.yaml:7:11: mappings[0].from: invalid table name \"public.Contacts\": the unquoted table name has "
+           "uppercase letters, which PostgreSQL folds to lowercase; write it in lowercase, or in double quotes if "
+           "the name really is mixed-case",
+           "crmsync.yaml:8:11: mappings[1].from: invalid table name \"\\\"My Schema.contacts\": unterminated double "
+           "quote",
+           "crmsync.yaml:9:11: mappings[2].from: invalid table name \"order-lines\": an unquoted table name may only "
+           "contain a-z, 0-9, _ and $ and must not start with a digit; write other names in double quotes",
+       });
 }
 
 TEST_CASE("config error: mappings is not a list, and an entry is not a mapping") {
@@ -107,10 +91,10 @@ TEST_CASE("config error: two mappings into one target table") {
     to: crm.people
   - from: crm.people
 )") == Errors{
-             "crmsync.yaml:10:9: mappings[1].to: crm.people is already the target of mappings[0]",
-             "crmsync.yaml:11:11: mappings[2].from: crm.people is already the target of mappings[0] (without \"to\", "
-             "a mapping writes to the table of the same name)",
-         });
+           "crmsync.yaml:10:9: mappings[1].to: crm.people is already the target of mappings[0]",
+           "crmsync.yaml:11:11: mappings[2].from: crm.people is already the target of mappings[0] (without \"to\", "
+           "a mapping writes to the table of the same name)",
+       });
 }
 
 TEST_CASE("config error: mapping of a table that source.tables leaves out") {
@@ -144,10 +128,10 @@ TEST_CASE("config error: unknown mapping key and on_invalid value") {
     colums: {id: legacy_id}
     on_invalid: dead-letter
 )") == Errors{
-             "crmsync.yaml:8:5: mappings[0]: unknown key \"colums\" (did you mean \"columns\"?)",
-             "crmsync.yaml:9:17: mappings[0].on_invalid: unknown on_invalid policy \"dead-letter\" (did you mean "
-             "\"dead_letter\"?)",
-         });
+           "crmsync.yaml:8:5: mappings[0]: unknown key \"colums\" (did you mean \"columns\"?)",
+           "crmsync.yaml:9:17: mappings[0].on_invalid: unknown on_invalid policy \"dead-letter\" (did you mean "
+           "\"dead_letter\"?)",
+       });
 }
 
 TEST_CASE("config error: unknown transforms, in a list and alone") {
@@ -157,13 +141,13 @@ TEST_CASE("config error: unknown transforms, in a list and alone") {
       email: {transform: [trim, lowercase, titlecase]}
       phone: {transform: strip_nondigits}
 )") == Errors{
-             "crmsync.yaml:9:33: mappings[0].columns.email.transform[1]: unknown transform \"lowercase\" (did you "
-             "mean \"lower\"?)",
-             "crmsync.yaml:9:44: mappings[0].columns.email.transform[2]: unknown transform \"titlecase\" (expected "
-             "one of: trim, lower, upper, null_if_empty, strip_non_digits)",
-             "crmsync.yaml:10:26: mappings[0].columns.phone.transform: unknown transform \"strip_nondigits\" (did "
-             "you mean \"strip_non_digits\"?)",
-         });
+           "crmsync.yaml:9:33: mappings[0].columns.email.transform[1]: unknown transform \"lowercase\" (did you "
+           "mean \"lower\"?)",
+           "crmsync.yaml:9:44: mappings[0].columns.email.transform[2]: unknown transform \"titlecase\" (expected "
+           "one of: trim, lower, upper, null_if_empty, strip_non_digits, e164, map, cast, truncate, date_format)",
+           "crmsync.yaml:10:26: mappings[0].columns.phone.transform: unknown transform \"strip_nondigits\" (did "
+           "you mean \"strip_non_digits\"?)",
+       });
 }
 
 TEST_CASE("config error: transform of the wrong type and unknown validator") {
@@ -171,14 +155,14 @@ TEST_CASE("config error: transform of the wrong type and unknown validator") {
   - from: contacts
     columns:
       email:
-        transform: {name: lower}
+        transform: {name: lower, order: 1}
         validate: mail_address
 )") == Errors{
-             "crmsync.yaml:10:20: mappings[0].columns.email.transform: expected a transform or a list of transforms, "
-             "got a mapping",
-             "crmsync.yaml:11:19: mappings[0].columns.email.validate: unknown validator \"mail_address\" (expected "
-             "one of: email, phone, not_null, uuid)",
-         });
+           "crmsync.yaml:10:20: mappings[0].columns.email.transform: expected a transform or a list of transforms, "
+           "got a mapping",
+           "crmsync.yaml:11:19: mappings[0].columns.email.validate: unknown validator \"mail_address\" (expected "
+           "one of: not_null, email, phone, uuid, regex, max_length, one_of, range)",
+       });
 }
 
 TEST_CASE("config error: two columns mapped to the same target column") {
@@ -189,11 +173,11 @@ TEST_CASE("config error: two columns mapped to the same target column") {
       email_address: {to: email}
       email: {transform: trim}
 )") == Errors{
-             "crmsync.yaml:10:27: mappings[0].columns.email_address.to: target column \"email\" is also written by "
-             "mappings[0].columns.mail",
-             "crmsync.yaml:11:14: mappings[0].columns.email: target column \"email\" is also written by "
-             "mappings[0].columns.mail",
-         });
+           "crmsync.yaml:10:27: mappings[0].columns.email_address.to: target column \"email\" is also written by "
+           "mappings[0].columns.mail",
+           "crmsync.yaml:11:14: mappings[0].columns.email: target column \"email\" is also written by "
+           "mappings[0].columns.mail",
+       });
 }
 
 TEST_CASE("config error: a column both excluded and mapped, and excluded twice") {
@@ -203,11 +187,11 @@ TEST_CASE("config error: a column both excluded and mapped, and excluded twice")
       ssn: tax_id
     exclude: [notes, ssn, notes]
 )") == Errors{
-             "crmsync.yaml:10:22: mappings[0].exclude[1]: column \"ssn\" is both excluded and mapped (at "
-             "mappings[0].columns.ssn)",
-             "crmsync.yaml:10:27: mappings[0].exclude[2]: column \"notes\" is listed twice (first at "
-             "mappings[0].exclude[0])",
-         });
+           "crmsync.yaml:10:22: mappings[0].exclude[1]: column \"ssn\" is both excluded and mapped (at "
+           "mappings[0].columns.ssn)",
+           "crmsync.yaml:10:27: mappings[0].exclude[2]: column \"notes\" is listed twice (first at "
+           "mappings[0].exclude[0])",
+       });
 }
 
 TEST_CASE("config error: column value of the wrong type and empty target") {
@@ -218,10 +202,10 @@ TEST_CASE("config error: column value of the wrong type and empty target") {
       notes: ""
       exclude: [x]
 )") == Errors{
-             "crmsync.yaml:9:13: mappings[0].columns.tags: expected a target column name or a mapping, got a list",
-             "crmsync.yaml:10:14: mappings[0].columns.notes: must not be empty",
-             "crmsync.yaml:11:16: mappings[0].columns.exclude: expected a target column name or a mapping, got a list",
-         });
+           "crmsync.yaml:9:13: mappings[0].columns.tags: expected a target column name or a mapping, got a list",
+           "crmsync.yaml:10:14: mappings[0].columns.notes: must not be empty",
+           "crmsync.yaml:11:16: mappings[0].columns.exclude: expected a target column name or a mapping, got a list",
+       });
 }
 
 TEST_CASE("config error: lookup with missing and misspelt keys") {
@@ -232,11 +216,11 @@ TEST_CASE("config error: lookup with missing and misspelt keys") {
         to: company_id
         lookup: {table: crm.companies, mach: legacy_id}
 )") == Errors{
-             "crmsync.yaml:11:9: mappings[0].columns.account_id.lookup: missing required key \"match\"",
-             "crmsync.yaml:11:9: mappings[0].columns.account_id.lookup: missing required key \"take\"",
-             "crmsync.yaml:11:40: mappings[0].columns.account_id.lookup: unknown key \"mach\" (did you mean "
-             "\"match\"?)",
-         });
+           "crmsync.yaml:11:9: mappings[0].columns.account_id.lookup: missing required key \"match\"",
+           "crmsync.yaml:11:9: mappings[0].columns.account_id.lookup: missing required key \"take\"",
+           "crmsync.yaml:11:40: mappings[0].columns.account_id.lookup: unknown key \"mach\" (did you mean "
+           "\"match\"?)",
+       });
 }
 
 TEST_CASE("config error: unset environment variable is named") {
@@ -246,9 +230,9 @@ source:
   tables: [t]
 target: {dsn: "${TARGET_DSN}"}
 )") == Errors{
-             "crmsync.yaml:3:8: source.dsn: environment variable \"LEGACY_PASSWORD\" is not set",
-             "crmsync.yaml:5:15: target.dsn: environment variable \"TARGET_DSN\" is not set",
-         });
+           "crmsync.yaml:3:8: source.dsn: environment variable \"LEGACY_PASSWORD\" is not set",
+           "crmsync.yaml:5:15: target.dsn: environment variable \"TARGET_DSN\" is not set",
+       });
 }
 
 TEST_CASE("config error: unreadable secret file is named") {
@@ -256,9 +240,9 @@ TEST_CASE("config error: unreadable secret file is named") {
 source: {dsn: "password=${file:/run/secrets/legacy}", tables: [t]}
 target: {dsn: "password=${file:secrets/new}"}
 )") == Errors{
-             "crmsync.yaml:2:15: source.dsn: cannot read secret file \"/run/secrets/legacy\"",
-             "crmsync.yaml:3:15: target.dsn: secret file path \"secrets/new\" must be absolute",
-         });
+           "crmsync.yaml:2:15: source.dsn: cannot read secret file \"/run/secrets/legacy\"",
+           "crmsync.yaml:3:15: target.dsn: secret file path \"secrets/new\" must be absolute",
+       });
 }
 
 TEST_CASE("config error: malformed ${...}") {
@@ -266,11 +250,11 @@ TEST_CASE("config error: malformed ${...}") {
 source: {dsn: "password=${PW", tables: [t]}
 target: {dsn: "password=${} ${BAD-NAME}"}
 )") == Errors{
-             "crmsync.yaml:2:15: source.dsn: unterminated \"${\" (write \"$${\" for a literal \"${\")",
-             "crmsync.yaml:3:15: target.dsn: empty variable name in \"${}\"",
-             "crmsync.yaml:3:15: target.dsn: invalid variable name \"BAD-NAME\" in \"${...}\": use letters, digits "
-             "and underscores, or \"${file:/path}\"",
-         });
+           "crmsync.yaml:2:15: source.dsn: unterminated \"${\" (write \"$${\" for a literal \"${\")",
+           "crmsync.yaml:3:15: target.dsn: empty variable name in \"${}\"",
+           "crmsync.yaml:3:15: target.dsn: invalid variable name \"BAD-NAME\" in \"${...}\": use letters, digits "
+           "and underscores, or \"${file:/path}\"",
+       });
 }
 
 TEST_CASE("config error: interpolated values never appear in messages") {

@@ -2,13 +2,12 @@
 
 #include <doctest/doctest.h>
 
-#include "pq/connection.hpp"
-
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
+#include "pq/connection.hpp"
 #include "tests/unit/config/support.hpp"
 
 namespace crmsync::config::test {
@@ -71,8 +70,7 @@ TEST_CASE("config: a full config is parsed into every field") {
   CHECK(c.state_dir == "/srv/crmsync/legacy");
 
   CHECK(c.source.dsn == "host=legacy-db dbname=crm user=crmsync password=pw1");
-  CHECK(c.source.tables ==
-        std::vector<TableName>{{"public", "accounts"}, {"public", "contacts"}, {"audit", "events"}});
+  CHECK(c.source.tables == std::vector<TableName>{{"public", "accounts"}, {"public", "contacts"}, {"audit", "events"}});
   CHECK(c.source.slot == "legacy_slot");
   CHECK(c.source.publication == "legacy_pub");
   CHECK(c.source.connect_timeout_s == 30);
@@ -103,13 +101,14 @@ TEST_CASE("config: a full config is parsed into every field") {
   REQUIRE(m.columns.size() == 4);
   CHECK(m.columns.at("id").to == "legacy_id");
   CHECK(m.columns.at("id").transform.empty());
-  CHECK_FALSE(m.columns.at("id").validate.has_value());
+  CHECK(m.columns.at("id").validate.empty());
   CHECK(m.columns.at("email").to == "email");
-  CHECK(m.columns.at("email").transform == std::vector<std::string>{"trim", "lower"});
-  CHECK(m.columns.at("email").validate == "email");
+  CHECK(m.columns.at("email").transform ==
+        std::vector<Transform>{Transform::of(TransformKind::Trim), Transform::of(TransformKind::Lower)});
+  CHECK(m.columns.at("email").validate == std::vector<Validator>{Validator::of(ValidatorKind::Email)});
   CHECK(m.columns.at("phone").to == "phone");  // `to` defaults to the source column
-  CHECK(m.columns.at("phone").transform == std::vector<std::string>{"strip_non_digits"});
-  CHECK(m.columns.at("phone").validate == "phone");
+  CHECK(m.columns.at("phone").transform == std::vector<Transform>{Transform::of(TransformKind::StripNonDigits)});
+  CHECK(m.columns.at("phone").validate == std::vector<Validator>{Validator::of(ValidatorKind::Phone)});
   const ColumnMapping& account = m.columns.at("account_id");
   CHECK(account.to == "company_id");
   REQUIRE(account.lookup.has_value());
@@ -206,7 +205,8 @@ snapshot: {parallel: "${PAR}"}
 }
 
 TEST_CASE("config: ${file:/path} reads a secret file and strips one trailing newline") {
-  const Fakes fakes{{}, {{"/run/secrets/a", "alpha\n"}, {"/run/secrets/b", "beta\n\n"}, {"/run/secrets/c", "gamma\r\n"}}};
+  const Fakes fakes{{},
+                    {{"/run/secrets/a", "alpha\n"}, {"/run/secrets/b", "beta\n\n"}, {"/run/secrets/c", "gamma\r\n"}}};
   const LoadResult r = load(R"(name: x
 source: {dsn: "${file:/run/secrets/a}|${file:/run/secrets/b}", tables: [t]}
 target: {dsn: "${file:/run/secrets/c}"}
@@ -228,8 +228,8 @@ target: {dsn: "password=$$"}
 }
 
 TEST_CASE("config: an expanded value is not expanded again") {
-  const LoadResult r = load("name: x\nsource: {dsn: \"${A}\", tables: [t]}\ntarget: {dsn: b}\n",
-                            Fakes{{{"A", "${B}"}}, {}});
+  const LoadResult r =
+      load("name: x\nsource: {dsn: \"${A}\", tables: [t]}\ntarget: {dsn: b}\n", Fakes{{{"A", "${B}"}}, {}});
   REQUIRE(r.errors.empty());
   CHECK(r.config->source.dsn == "${B}");
 }
@@ -286,7 +286,8 @@ TEST_CASE("config: process_env and filesystem_reader use the real environment an
   CHECK_FALSE(filesystem_reader()((dir / "nope").string()).has_value());
 
   const LoadResult r = load_config_text(
-      "name: x\nsource: {dsn: \"${CRMSYNC_CONFIG_TEST_VAR}\", tables: [t]}\ntarget: {dsn: \"${file:" + secret + "}\"}\n",
+      "name: x\nsource: {dsn: \"${CRMSYNC_CONFIG_TEST_VAR}\", tables: [t]}\ntarget: {dsn: \"${file:" + secret +
+          "}\"}\n",
       "c.yaml");
   REQUIRE(r.errors.empty());
   CHECK(r.config->source.dsn == "from-env");

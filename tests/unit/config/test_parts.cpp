@@ -78,17 +78,17 @@ TEST_CASE("config interpolate: expansions and their errors") {
 }
 
 TEST_CASE("config interpolate: a secret spliced into a connection string can neither break nor extend it") {
-  const std::vector<std::string> passwords{"a b", "it's", "back\\slash", "x=y", " lead", "tail ", "\\'",
-                                           "a b'c\\d=e host=evil.example port=1", "", "%20+/?#@:"};
+  const std::vector<std::string> passwords{"a b",   "it's",     "back\\slash", "x=y",
+                                           " lead", "tail ",    "\\'",         "a b'c\\d=e host=evil.example port=1",
+                                           "",      "%20+/?#@:"};
   for (const auto& pw : passwords) {
     CAPTURE(pw);
     const config::test::Fakes fakes{{{"PW", pw}}, {{"/pw", pw + "\n"}}};
     const auto env = config::test::fake_env(fakes);
     const auto files = config::test::fake_files(fakes);
-    for (const std::string text : {"host=db user=crm password=${PW} dbname=crm",
-                                   "host=db user=crm password='${PW}' dbname=crm",
-                                   "host=db password=${file:/pw} user=crm dbname=crm",
-                                   "postgresql://crm:${PW}@db/crm"}) {
+    for (const std::string text :
+         {"host=db user=crm password=${PW} dbname=crm", "host=db user=crm password='${PW}' dbname=crm",
+          "host=db password=${file:/pw} user=crm dbname=crm", "postgresql://crm:${PW}@db/crm"}) {
       CAPTURE(text);
       const auto out = interpolate(text, env, files, Splice::Conninfo);
       REQUIRE(out.errors.empty());
@@ -106,14 +106,14 @@ TEST_CASE("config interpolate: a secret spliced into a connection string can nei
   CHECK(interpolate("postgresql://u:p@${HOSTS}/crm", config::test::fake_env(hosts), config::test::fake_files(hosts),
                     Splice::Conninfo)
             .value == "postgresql://u:p@h1:5432,h2:5433/crm");
-  const auto spaced =
-      interpolate("password = ${E} host=db", config::test::fake_env(hosts), config::test::fake_files(hosts),
-                  Splice::Conninfo);
+  const auto spaced = interpolate("password = ${E} host=db", config::test::fake_env(hosts),
+                                  config::test::fake_files(hosts), Splice::Conninfo);
   CHECK(pq::dsn_keyword(spaced.value, "password") == "");
   CHECK(pq::dsn_keyword(spaced.value, "host") == "db");
   // A variable that is the whole connection string is one of its own, used as written.
   const config::test::Fakes whole{{{"URL", "host=db port=5433 user=crm"}}, {}};
-  const auto out = interpolate("${URL}", config::test::fake_env(whole), config::test::fake_files(whole), Splice::Conninfo);
+  const auto out =
+      interpolate("${URL}", config::test::fake_env(whole), config::test::fake_files(whole), Splice::Conninfo);
   CHECK(out.value == "host=db port=5433 user=crm");
   // Raw splicing (every other key) is unchanged.
   CHECK(interpolate("a ${URL}", config::test::fake_env(whole), config::test::fake_files(whole)).value ==

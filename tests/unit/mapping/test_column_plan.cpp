@@ -15,6 +15,12 @@ TableInfo contacts() {
                {"full_name", "text", false, true, false}};
   return t;
 }
+
+config::ColumnMapping renamed(std::string to) {
+  config::ColumnMapping c;
+  c.to = std::move(to);
+  return c;
+}
 }  // namespace
 
 TEST_CASE("identity plan keeps every non-generated column") {
@@ -31,8 +37,8 @@ TEST_CASE("a mapping renames, excludes and reports unknown columns") {
   config::Mapping m;
   m.from = {"public", "contacts"};
   m.to = {"crm", "people"};
-  m.columns["id"] = config::ColumnMapping{.to = "legacy_id", .transform = {}, .validate = {}, .lookup = {}};
-  m.columns["phone"] = config::ColumnMapping{.to = "phone", .transform = {}, .validate = {}, .lookup = {}};
+  m.columns["id"] = renamed("legacy_id");
+  m.columns["phone"] = renamed("phone");
   m.exclude = {"ssn", "fax"};
   const auto plan = mapping::plan_table(m.from, contacts(), &m);
   CHECK(plan.target == config::TableName{"crm", "people"});
@@ -48,8 +54,10 @@ TEST_CASE("mapping features that are parsed but not applied yet are listed, so r
   config::Mapping m;
   m.from = {"public", "contacts"};
   m.to = m.from;
-  m.columns["email"] = config::ColumnMapping{.to = "email", .transform = {"trim"}, .validate = "email", .lookup = {}};
-  m.columns["id"] = config::ColumnMapping{.to = "legacy_id", .transform = {}, .validate = {}, .lookup = {}};
+  m.columns["email"] = renamed("email");
+  m.columns["email"].transform.push_back(config::Transform::of(config::TransformKind::Trim));
+  m.columns["email"].validate.push_back(config::Validator::of(config::ValidatorKind::Email));
+  m.columns["id"] = renamed("legacy_id");
   m.where = "deleted_at IS NULL";
   cfg.mappings.push_back(m);
   CHECK(mapping::unsupported_features(cfg) ==
