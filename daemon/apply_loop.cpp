@@ -207,17 +207,17 @@ Status ApplyLoop::apply_change(const cdc::pgoutput::Message& m) {
                  fmt::format("at {}: a change for relation {} arrived before its Relation message", txn_final_, oid)};
   }
   if (!rel->replicated) return {};
+  const WriteContext writes{
+      .applier = applier_, .source = relations_.source(), .commit = txn_final_, .skipped = skipped_};
   if (filter_.covers(rel->copied_as)) {
-    return apply_resumed(
-        {.filter = filter_, .rel = *rel, .xid = xid_, .commit = txn_final_, .source = relations_.source()}, applier_,
-        m);
+    return apply_resumed({.filter = filter_, .rel = *rel, .xid = xid_, .commit = txn_final_, .writes = writes}, m);
   }
-  if (const auto* ins = std::get_if<cdc::pgoutput::Insert>(&m)) return applier_.insert(rel->route, ins->new_row);
+  if (const auto* ins = std::get_if<cdc::pgoutput::Insert>(&m)) return write_insert(*rel, writes, ins->new_row);
   if (const auto* up = std::get_if<cdc::pgoutput::Update>(&m)) {
-    return applier_.update(rel->route, to_sink(up->old_kind), up->old_row, up->new_row);
+    return write_update(*rel, writes, to_sink(up->old_kind), up->old_row, up->new_row);
   }
   const auto& del = std::get<cdc::pgoutput::Delete>(m);
-  return applier_.remove(rel->route, to_sink(del.old_kind), del.old_row);
+  return write_remove(*rel, writes, to_sink(del.old_kind), del.old_row);
 }
 
 Status ApplyLoop::apply_truncate(const cdc::pgoutput::Truncate& t) {

@@ -39,6 +39,8 @@ class ApplyLoop {
   ApplyOutcome run();
   [[nodiscard]] std::int64_t target_commits() const { return target_commits_; }
   [[nodiscard]] std::int64_t source_transactions() const { return source_txns_; }
+  /// Rows the mapping refused and skipped (on_invalid: skip).
+  [[nodiscard]] std::int64_t skipped_rows() const { return skipped_; }
   [[nodiscard]] std::int64_t checkpoint_writes() const { return reporter_.writes(); }
   /// Where this session's source transactions spent their time, for the stop line.
   [[nodiscard]] std::string lag_summary() const;
@@ -106,6 +108,7 @@ class ApplyLoop {
   Clock::time_point period_started_ = Clock::now();
   std::int64_t target_commits_ = 0;
   std::int64_t source_txns_ = 0;
+  std::int64_t skipped_ = 0;
   bool source_catalog_lost_ = false;
 };
 

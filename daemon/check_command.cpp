@@ -11,6 +11,7 @@
 #include "daemon/pipeline_state.hpp"
 #include "daemon/sessions.hpp"
 #include "mapping/column_plan.hpp"
+#include "mapping/row_mapper.hpp"
 #include "sink/postgres/preflight.hpp"
 
 namespace crmsync::daemon {
@@ -45,6 +46,29 @@ sink::postgres::ExpectedTable expect(const config::PipelineConfig& cfg, const co
                                         "column",
                                         name)});
   }
+  if (mapping != nullptr) {
+    // A mapping that changes values writes the RowMapper's columns (splits and added ones too).
+    std::vector<std::string> names;
+    for (const auto& c : found->second.columns) {
+      if (!c.generated) names.push_back(c.name);
+    }
+    auto mapper = mapping::RowMapper::compile(mapping, names, mapping::Encoding::Utf8);
+    if (!mapper && plan.unknown_source_columns.empty()) {
+      config_items.push_back(
+          {"config", fmt::format("mapping {}", table.qualified()), CheckStatus::Fail, mapper.error().message});
+      return want;
+    }
+    if (mapper && mapper->changes_values()) {
+      for (std::size_t t = 0; t < mapper->target_columns().size(); ++t) {
+        std::string type;  // a carried column's source type, for the type note
+        for (std::size_t i = 0; i < names.size(); ++i) {
+          if (mapper->carried_to(i) == t) type = found->second.column(names[i])->type;
+        }
+        want.columns.push_back({mapper->target_columns()[t], type});
+      }
+      return want;
+    }
+  }
   for (const auto& pair : plan.columns) {
     want.columns.push_back({pair.target, found->second.column(pair.source)->type});
   }
@@ -64,8 +88,11 @@ CheckReport run_preflight(const config::PipelineConfig& cfg) {
   }
   for (const auto& use : mapping::unsupported_features(cfg)) {
     config_items.push_back({"config", "mapping features", CheckStatus::Fail,
-                            use + " is not applied yet (renames and exclude are); remove it or wait for the "
-                                  "mapping layer"});
+                            use + (use.find("on_invalid") != std::string::npos
+                                       ? " needs the dead-letter queue, which is not there yet: set on_invalid: halt "
+                                         "or skip"
+                                       : " is not applied yet (renames, exclude, transforms, validators, defaults, "
+                                         "split and add are); remove it")});
   }
   report.insert(report.end(), config_items.begin(), config_items.end());
   auto target =

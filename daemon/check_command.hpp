@@ -17,7 +17,8 @@ std::string render_check_text(const CheckReport& report);
 /// {"ok": bool, "checks": [{"scope","name","status","detail"}...]}
 std::string render_check_json(const CheckReport& report);
 
-/// Prints the report, with the recorded state's checks (daemon/pipeline_state.hpp), on stdout; Ok when nothing failed (warnings pass), Failure otherwise.
+/// Prints the report, with the recorded state's checks (daemon/pipeline_state.hpp), on stdout; Ok when nothing failed
+/// (warnings pass), Failure otherwise.
 ExitCode check_command(const config::PipelineConfig& cfg, bool json);
 
 }  // namespace crmsync::daemon

@@ -18,6 +18,7 @@
 #include "daemon/copy_progress.hpp"
 #include "daemon/signals.hpp"
 #include "pq/copy.hpp"
+#include "pq/copy_text.hpp"
 #include "sink/postgres/copy_sink.hpp"
 
 namespace crmsync::daemon {
@@ -75,6 +76,61 @@ Result<bool> rewritten_since_snapshot(pq::Connection& source, const CopyTable& t
   return res->get(0, 0) != "0";
 }
 
+// Rows of a mapped table: each source COPY text line parsed, mapped and written as a COPY text
+// line, in buffers of about 64 kB. A refused row follows the mapping's on_invalid.
+class MappedRows {
+ public:
+  MappedRows(const CopyTable& table, std::uint32_t chunk) : table_(table), chunk_(chunk) {}
+
+  Status put(const pq::CopyChunk& line, sink::postgres::ChunkWriter& writer) {
+    if (auto ok = pq::parse_copy_text(line.view(), table_.read_columns.size(), row_); !ok) {
+      return Error{ErrorCode::ProtocolViolation,
+                   fmt::format("copy of {}: {}", table_.source.qualified(), ok.error().message)};
+    }
+    auto out = table_.mapper->map(row_, mapping::RowOp::Insert);
+    if (out.rejected) return refused(*out.rejected);
+    pq::append_copy_text(out.row, buffer_);
+    if (buffer_.size() < kBuffer) return {};
+    return flush(writer);
+  }
+  Status flush(sink::postgres::ChunkWriter& writer) {
+    if (buffer_.empty()) return {};
+    auto ok = writer.put(buffer_);
+    buffer_.clear();
+    return ok;
+  }
+  [[nodiscard]] std::int64_t skipped() const { return skipped_; }
+
+ private:
+  static constexpr std::size_t kBuffer = 64 * 1024;
+
+  Status refused(const mapping::Rejection& r) {
+    if (table_.on_invalid == config::OnInvalid::Skip) {
+      ++skipped_;
+      return {};
+    }
+    std::vector<std::string> key;
+    for (std::size_t i = 0; i < table_.read_columns.size(); ++i) {
+      const auto* col = table_.source_info.column(table_.read_columns[i]);
+      if (col == nullptr || !col->primary_key) continue;
+      key.push_back(fmt::format("{} = {}", col->name, row_[i].is_null() ? "NULL" : row_[i].text));
+    }
+    return Error{ErrorCode::StateMismatch,
+                 fmt::format("copy of {} (chunk {}): the row with {} is refused by the mapping: column {}, rule {}: "
+                             "{}. on_invalid is halt: fix the mapping or the row on the source and run again (the "
+                             "chunks already copied are kept)",
+                             table_.source.qualified(), chunk_,
+                             key.empty() ? "no primary key" : fmt::format("{}", fmt::join(key, ", ")), r.column, r.rule,
+                             r.reason)};
+  }
+
+  const CopyTable& table_;
+  std::uint32_t chunk_;
+  Row row_;
+  std::string buffer_;
+  std::int64_t skipped_ = 0;
+};
+
 // Streams one chunk. Binary COPY data messages are one row each (the first also carries the
 // 19-byte header, the last message is the 2-byte trailer), so counting messages is a row count
 // for progress; the authoritative count is the target's.
@@ -84,7 +140,12 @@ Result<ChunkResult> copy_one(const CopyRun& run, cdc::SnapshotSession& source, L
   const auto& table = *task.table;
   std::vector<std::string> columns;
   columns.reserve(table.plan.columns.size());
-  for (const auto& c : table.plan.columns) columns.push_back(c.target);
+  if (table.mapper) {
+    columns = table.mapper->target_columns();
+  } else {
+    for (const auto& c : table.plan.columns) columns.push_back(c.target);
+  }
+  MappedRows mapped(table, task.index);
 
   // One source transaction per chunk: between chunks this worker holds no lock on the source.
   if (auto ok = source.begin(); !ok) return ok.take_error();
@@ -105,8 +166,9 @@ Result<ChunkResult> copy_one(const CopyRun& run, cdc::SnapshotSession& source, L
       return next.take_error();
     }
     if (!next->has_value()) break;
-    auto put = writer->put((*next)->view());
+    auto put = table.mapper ? mapped.put(**next, *writer) : writer->put((*next)->view());
     if (!put) {
+      writer->abort("the row could not be written");
       return put.take_error();
     }
     ++messages;
@@ -117,6 +179,10 @@ Result<ChunkResult> copy_one(const CopyRun& run, cdc::SnapshotSession& source, L
       progress.rows.fetch_sub(messages, std::memory_order_relaxed);
       return ChunkResult::Stopped;
     }
+  }
+  if (auto flushed = mapped.flush(*writer); !flushed) {
+    writer->abort("the row could not be written");
+    return flushed.take_error();
   }
   auto rewritten = rewritten_since_snapshot(source.connection(), table);
   if (!rewritten) return rewritten.take_error();
@@ -140,6 +206,10 @@ Result<ChunkResult> copy_one(const CopyRun& run, cdc::SnapshotSession& source, L
   }
   progress.chunks_done.fetch_add(1);
   spdlog::debug("copied {} chunk {}: {} rows", table.source.qualified(), task.index, *rows);
+  if (mapped.skipped() > 0) {
+    spdlog::info("copy: {} chunk {}: {} row(s) refused by the mapping were skipped (on_invalid: skip)",
+                 table.source.qualified(), task.index, mapped.skipped());
+  }
   return ChunkResult::Done;
 }
 
@@ -198,7 +268,11 @@ void worker(int id, Shared& shared) {
 std::string copy_out_sql(const CopyTable& table, const cdc::ChunkRange& range) {
   std::vector<std::string> cols;
   cols.reserve(table.plan.columns.size());
-  for (const auto& c : table.plan.columns) cols.push_back(pq::quote_ident(c.source));
+  if (table.mapper) {
+    for (const auto& c : table.read_columns) cols.push_back(pq::quote_ident(c));
+  } else {
+    for (const auto& c : table.plan.columns) cols.push_back(pq::quote_ident(c.source));
+  }
   const bool only = table.source_info.kind == TableKind::Table;  // a partitioned parent reads its partitions
   const auto where = cdc::chunk_predicate(table.chunking, table.key_column, range);
   return fmt::format("COPY (SELECT {} FROM {}{}{}{}) TO STDOUT{}", fmt::join(cols, ", "), only ? "ONLY " : "",

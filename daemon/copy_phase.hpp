@@ -4,6 +4,7 @@
 // COPY TO STDOUT -> COPY FROM STDIN, one target transaction per chunk.
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "core/result.hpp"
 #include "core/table.hpp"
 #include "mapping/column_plan.hpp"
+#include "mapping/row_mapper.hpp"
 #include "pq/connection.hpp"
 
 namespace crmsync::daemon {
@@ -26,6 +28,12 @@ struct CopyTable {
   cdc::ChunkingKind chunking = cdc::ChunkingKind::Whole;
   std::string key_column;
   bool binary = false;  // identical built-in types on both sides: binary COPY
+  // Set when the mapping changes values (transforms, validators, defaults, splits, added
+  // columns): rows are read as COPY text, mapped one by one and written as COPY text, through
+  // the same RowMapper the stream uses. The COPY reads `read_columns`, the mapper's input.
+  std::shared_ptr<const mapping::RowMapper> mapper;
+  std::vector<std::string> read_columns;
+  config::OnInvalid on_invalid = config::OnInvalid::DeadLetter;
 };
 
 struct CopyTask {

@@ -100,6 +100,30 @@ Result<std::vector<CopyTable>> describe_tables(const config::PipelineConfig& cfg
         tgt = std::move(**again);
       }
     }
+    if (const auto* mapping = cfg.mapping_for(name); mapping != nullptr) {
+      for (const auto& c : t.source_info.columns) {
+        if (!c.generated) t.read_columns.push_back(c.name);
+      }
+      auto encoding = target.exec("SHOW client_encoding");
+      if (!encoding) return encoding.take_error();
+      auto mapper = mapping::RowMapper::compile(mapping, t.read_columns, mapping::encoding_of(encoding->get(0, 0)));
+      if (!mapper) return setup_error(fmt::format("mapping of {}: {}", name.qualified(), mapper.error().message));
+      if (mapper->changes_values()) {
+        for (const auto& column : mapper->target_columns()) {
+          const auto* d = tgt->column(column);
+          if (d == nullptr || d->generated) {
+            return setup_error(
+                fmt::format("target table {} has no writable column \"{}\" (written by the mapping of {})",
+                            t.plan.target.qualified(), column, name.qualified()));
+          }
+        }
+        t.mapper = std::make_shared<const mapping::RowMapper>(std::move(mapper).value());
+        t.on_invalid = mapping->on_invalid;
+        out.push_back(std::move(t));
+        continue;
+      }
+      t.read_columns.clear();
+    }
     t.binary = true;
     for (const auto& pair : t.plan.columns) {
       const auto* s = t.source_info.column(pair.source);

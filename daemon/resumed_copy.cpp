@@ -63,7 +63,7 @@ Status fill_unchanged(const ResumedChange& c, Row& row) {
   std::vector<std::string> select;
   select.reserve(missing.size());
   for (const auto i : missing) select.push_back(pq::quote_ident(c.rel.relation.columns[i].name));
-  auto res = c.source.exec_params(
+  auto res = c.writes.source.exec_params(
       fmt::format("SELECT {} FROM {} WHERE {} = $1", fmt::join(select, ", "),
                   pq::quote_qualified(c.rel.source.schema, c.rel.source.table), pq::quote_ident(*column)),
       {row[*index].text});
@@ -93,7 +93,7 @@ sink::postgres::OldKind to_sink(cdc::pgoutput::OldKind k) {
   return sink::postgres::OldKind::None;
 }
 
-Status apply_resumed(const ResumedChange& c, sink::postgres::Applier& applier, const cdc::pgoutput::Message& m) {
+Status apply_resumed(const ResumedChange& c, const cdc::pgoutput::Message& m) {
   const auto& table = c.rel.copied_as;
   const auto done = [&](const std::optional<std::int64_t>& key) {
     return c.filter.copied_after(table, key, c.xid, c.commit);
@@ -102,7 +102,7 @@ Status apply_resumed(const ResumedChange& c, sink::postgres::Applier& applier, c
     auto key = chunk_key(c, ins->new_row, false);
     if (!key) return key.take_error();
     if (done(*key)) return {};
-    return applier.insert(c.rel.route, ins->new_row);
+    return write_insert(c.rel, c.writes, ins->new_row);
   }
   if (const auto* up = std::get_if<cdc::pgoutput::Update>(&m)) {
     const bool has_old = up->old_kind != cdc::pgoutput::OldKind::None;
@@ -114,27 +114,28 @@ Status apply_resumed(const ResumedChange& c, sink::postgres::Applier& applier, c
     const bool old_done = done(*old_key);
     const bool new_done = done(*new_key);
     if (old_done && new_done) return {};
-    if (!old_done && !new_done) return applier.update(c.rel.route, to_sink(up->old_kind), up->old_row, up->new_row);
+    if (!old_done && !new_done) return write_update(c.rel, c.writes, to_sink(up->old_kind), up->old_row, up->new_row);
     if (old_done) {
       // The old key's chunk already holds the row's later state (gone from it); the new key's
       // chunk was copied before the row arrived there.
       Row row = up->new_row;
       if (auto ok = fill_unchanged(c, row); !ok) return ok;
-      return applier.insert(c.rel.route, row);
+      return write_insert(c.rel, c.writes, row);
     }
     // The new key's chunk already holds the row: only its old place must go.
-    return applier.remove(c.rel.route, has_old ? to_sink(up->old_kind) : sink::postgres::OldKind::Key, old_row);
+    return write_remove(c.rel, c.writes, has_old ? to_sink(up->old_kind) : sink::postgres::OldKind::Key, old_row);
   }
   const auto& del = std::get<cdc::pgoutput::Delete>(m);
   auto key = chunk_key(c, del.old_row, del.old_kind == cdc::pgoutput::OldKind::Key);
   if (!key) return key.take_error();
   if (done(*key)) return {};
-  return applier.remove(c.rel.route, to_sink(del.old_kind), del.old_row);
+  return write_remove(c.rel, c.writes, to_sink(del.old_kind), del.old_row);
 }
 
 Result<std::string> target_chunk_column(const ChunkFilter& filter, const CachedRelation& rel) {
   const auto* column = filter.key_column(rel.copied_as);
-  const auto index = column == nullptr ? std::nullopt : column_index(rel.relation, *column);
+  auto index = column == nullptr ? std::nullopt : column_index(rel.relation, *column);
+  if (index && rel.mapper) index = rel.mapper->carried_to(*index);  // the route names mapped columns
   if (!index || *index >= rel.route.columns.size() || rel.route.columns[*index].empty()) {
     return Error{ErrorCode::StateMismatch,
                  fmt::format("a TRUNCATE of {} must empty part of the target table, but its chunk column {} is not "

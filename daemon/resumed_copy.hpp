@@ -9,6 +9,7 @@
 #include "core/lsn.hpp"
 #include "core/result.hpp"
 #include "daemon/chunk_filter.hpp"
+#include "daemon/mapped_writes.hpp"
 #include "daemon/stream_routes.hpp"
 #include "pq/connection.hpp"
 #include "sink/postgres/applier.hpp"
@@ -19,8 +20,8 @@ struct ResumedChange {
   const ChunkFilter& filter;
   const CachedRelation& rel;
   Xid xid;
-  Lsn commit;              // LSN of the transaction's commit record
-  pq::Connection& source;  // to read values the change does not carry (unchanged TOAST)
+  Lsn commit;                  // LSN of the transaction's commit record
+  const WriteContext& writes;  // the applier, and the source to read values the change does not carry
 };
 
 /// pgoutput's old-tuple kind as the applier names it.
@@ -28,7 +29,7 @@ sink::postgres::OldKind to_sink(cdc::pgoutput::OldKind k);
 
 /// Applies an Insert, Update or Delete of `change.rel` through `applier`, skipping what the
 /// resumed copy already holds. An error names the table and LSN when a change cannot be placed.
-Status apply_resumed(const ResumedChange& change, sink::postgres::Applier& applier, const cdc::pgoutput::Message& m);
+Status apply_resumed(const ResumedChange& change, const cdc::pgoutput::Message& m);
 
 /// The target column a TRUNCATE's range DELETE selects on: the chunk column, as the route names it.
 Result<std::string> target_chunk_column(const ChunkFilter& filter, const CachedRelation& rel);

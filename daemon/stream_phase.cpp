@@ -146,6 +146,10 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, const Sessions& sessi
       case ApplyOutcome::Stopped:
         notify_stopping();
         reader.stop();  // sends the final status update with the durable position
+        if (loop.skipped_rows() > 0) {
+          spdlog::info("stream: {} row(s) refused by a mapping were skipped this session (on_invalid: skip)",
+                       loop.skipped_rows());
+        }
         spdlog::info(
             "stopped at {} (this session: {} source transactions in {} target commits, {} statements, "
             "{} rows of them in multi-row statements, {} changes merged into another of the same key, "

@@ -58,6 +58,68 @@ Status RelationCache::unknown_relation(const Relation& rel, Lsn at) {
       at, in_message.qualified(), rel.oid.value(), cfg_.source.publication));
 }
 
+Status RelationCache::map_route(CachedRelation& entry, const config::Mapping& mapping, const TableInfo& target,
+                                sink::postgres::Applier& applier, Lsn at) {
+  if (!encoding_) {
+    auto conn = applier.synchronous();
+    if (!conn) return conn.take_error();
+    auto res = (*conn)->exec("SHOW client_encoding");
+    if (!res) return res.take_error();
+    encoding_ = mapping::encoding_of(res->get(0, 0));
+  }
+  std::vector<std::string> names;
+  names.reserve(entry.relation.columns.size());
+  for (const auto& c : entry.relation.columns) names.push_back(c.name);
+  auto mapper = mapping::RowMapper::compile(&mapping, names, *encoding_);
+  if (!mapper) {
+    return schema_stop(fmt::format("at {}: the mapping of {} no longer fits the source table: {}", at,
+                                   entry.source.qualified(), mapper.error().message));
+  }
+  if (!mapper->changes_values()) return {};
+  const auto& by_source = entry.route;
+  sink::postgres::Route mapped;
+  mapped.id = by_source.id;
+  mapped.schema = by_source.schema;
+  mapped.table = by_source.table;
+  mapped.full_identity = by_source.full_identity;
+  mapped.columns = mapper->target_columns();
+  mapped.compare_as_text.assign(mapped.columns.size(), false);
+  std::vector<bool> carried(mapped.columns.size(), false);
+  for (std::size_t i = 0; i < by_source.columns.size(); ++i) {
+    const auto to = mapper->carried_to(i);
+    if (!to) continue;
+    carried[*to] = true;
+    mapped.columns[*to] = by_source.columns[i];  // "" when the target cannot take it (follow_schema)
+    mapped.compare_as_text[*to] = by_source.compare_as_text[i];
+  }
+  for (std::size_t t = 0; t < mapped.columns.size(); ++t) {
+    if (carried[t]) continue;
+    const auto* column = target.column(mapped.columns[t]);
+    if (column == nullptr || column->generated) {
+      return schema_stop(fmt::format(
+          "at {}: target table {} has no writable column \"{}\", which the mapping of {} "
+          "writes",
+          at, pq::quote_qualified(target.schema, target.name), mapped.columns[t], entry.source.qualified()));
+    }
+  }
+  for (const auto k : by_source.key) {
+    const auto to = mapper->carried_to(k);
+    // REPLICA IDENTITY FULL locates a row by every old column: those carried one to one suffice.
+    if (by_source.full_identity && (!to || mapped.columns[*to].empty())) continue;
+    if (!to || mapped.columns[*to].empty()) {
+      return schema_stop(fmt::format(
+          "at {}: key column {} of {} is split, excluded or not written by its mapping: updates and deletes could not "
+          "find their rows on the target. Map it to a target column one to one",
+          at, entry.relation.columns[k].name, entry.source.qualified()));
+    }
+    mapped.key.push_back(*to);
+  }
+  entry.route = std::move(mapped);
+  entry.mapper = std::make_shared<const mapping::RowMapper>(std::move(mapper).value());
+  entry.on_invalid = mapping.on_invalid;
+  return {};
+}
+
 Status RelationCache::update(const Relation& rel, sink::postgres::Applier& applier, Lsn at) {
   auto* known = tables_.by_oid(rel.oid);
   if (known == nullptr) return unknown_relation(rel, at);
@@ -102,7 +164,7 @@ Status RelationCache::update(const Relation& rel, sink::postgres::Applier& appli
       if (std::find(ex.begin(), ex.end(), col.name) != ex.end()) {
         dest.clear();
       } else if (auto m = mapping->columns.find(col.name); m != mapping->columns.end()) {
-        dest = m->second.to;
+        dest = m->second.split ? std::string() : m->second.to;  // a split writes the mapper's columns
       }
     }
     route.columns.push_back(dest);
@@ -118,6 +180,9 @@ Status RelationCache::update(const Relation& rel, sink::postgres::Applier& appli
                       .identity_mapping = mapping == nullptr};
   if (auto ok = follow_schema(change, route); !ok) return ok;
   if (auto ok = tables_.save(store_); !ok) return ok;
+  if (mapping != nullptr) {
+    if (auto ok = map_route(entry, *mapping, **target, applier, at); !ok) return ok;
+  }
   if (cfg_.apply.compact) {
     auto plain = applier.synchronous();  // ADD COLUMN above may have re-entered pipeline mode
     if (!plain) return plain.take_error();

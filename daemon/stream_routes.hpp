@@ -6,6 +6,7 @@
 // previous layout of the same relation (schema_changes.hpp) and the layout is recorded.
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -14,7 +15,9 @@
 #include "core/lsn.hpp"
 #include "core/relation.hpp"
 #include "core/result.hpp"
+#include "core/table.hpp"
 #include "daemon/source_tables.hpp"
+#include "mapping/row_mapper.hpp"
 #include "pq/connection.hpp"
 #include "sink/postgres/applier.hpp"
 
@@ -25,7 +28,12 @@ struct CachedRelation {
   config::TableName source;  // as source.tables names it now
   std::string copied_as;     // the name its chunks were recorded under (the chunk filter's key)
   bool replicated = true;
+  // With a mapper (the mapping changes values), `route` names the mapper's target columns and
+  // every row is mapped before it is written (mapped_writes.hpp); without, `route` names a target
+  // column per source column.
   sink::postgres::Route route;
+  std::shared_ptr<const mapping::RowMapper> mapper;
+  config::OnInvalid on_invalid = config::OnInvalid::DeadLetter;
 };
 
 class RelationCache {
@@ -45,12 +53,17 @@ class RelationCache {
 
  private:
   Status unknown_relation(const Relation& relation, Lsn at);
+  /// Replaces `entry.route` (one target column per source column) with one over the mapper's
+  /// target columns, when the mapping changes values.
+  Status map_route(CachedRelation& entry, const config::Mapping& mapping, const TableInfo& target,
+                   sink::postgres::Applier& applier, Lsn at);
 
   const config::PipelineConfig& cfg_;
   pq::Connection& source_;
   SourceTables& tables_;
   checkpoint::Store& store_;
   std::map<Oid, CachedRelation> relations_;
+  std::optional<mapping::Encoding> encoding_;  // the target session's client_encoding, read once
 };
 
 }  // namespace crmsync::daemon

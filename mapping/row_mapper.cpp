@@ -62,11 +62,7 @@ Result<RowMapper> RowMapper::compile(const config::Mapping* mapping, const std::
     m.changes_values_ =
         m.changes_values_ || p.kind != Kind::Source || !p.transforms.empty() || p.fallback || !p.checks.empty();
     m.can_reject_ =
-        m.can_reject_ || !p.checks.empty() ||
-        std::any_of(p.transforms.begin(), p.transforms.end(), [](const config::Transform& t) {
-          using K = config::TransformKind;
-          return t.kind == K::E164 || t.kind == K::Cast || t.kind == K::DateFormat || (t.kind == K::Map && !t.fallback);
-        });
+        m.can_reject_ || !p.checks.empty() || std::any_of(p.transforms.begin(), p.transforms.end(), can_refuse);
     m.targets_.push_back(std::move(name));
     m.producers_.push_back(std::move(p));
     return {};

@@ -161,6 +161,11 @@ std::string_view rule_name(ValidatorKind k) {
   return kNames[static_cast<int>(k)];
 }
 
+bool can_refuse(const config::Transform& t) {
+  return t.kind == TransformKind::E164 || t.kind == TransformKind::Cast || t.kind == TransformKind::DateFormat ||
+         (t.kind == TransformKind::Map && !t.fallback);
+}
+
 std::optional<Refusal> apply_transform(const config::Transform& t, Value& v, Encoding e) {
   if (v.kind != ValueKind::Text) return std::nullopt;
   const auto refuse = [&](std::string reason) { return Refusal{std::string(rule_name(t.kind)), std::move(reason)}; };

@@ -21,6 +21,9 @@ struct Refusal {
   std::string reason;
 };
 
+/// Whether `t` can refuse a value (e164, cast, date_format, a map without a default).
+bool can_refuse(const config::Transform& t);
+
 /// Applies `t` to `v` in place, or says why it cannot.
 std::optional<Refusal> apply_transform(const config::Transform& t, Value& v, Encoding e);
 

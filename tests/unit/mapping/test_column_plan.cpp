@@ -49,7 +49,8 @@ TEST_CASE("a mapping renames, excludes and reports unknown columns") {
   CHECK(plan.unknown_source_columns == std::vector<std::string>{"phone", "fax"});
 }
 
-TEST_CASE("mapping features that are parsed but not applied yet are listed, so run can refuse them") {
+TEST_CASE(
+    "mapping features not applied yet, and dead letters for rules that can refuse, are listed so run can refuse them") {
   config::PipelineConfig cfg;
   config::Mapping m;
   m.from = {"public", "contacts"};
@@ -61,9 +62,15 @@ TEST_CASE("mapping features that are parsed but not applied yet are listed, so r
   m.where = "deleted_at IS NULL";
   cfg.mappings.push_back(m);
   CHECK(mapping::unsupported_features(cfg) ==
-        std::vector<std::string>{"mappings[0] (public.contacts): columns.email.transform",
-                                 "mappings[0] (public.contacts): columns.email.validate",
-                                 "mappings[0] (public.contacts): where"});
+        std::vector<std::string>{"mappings[0] (public.contacts): where",
+                                 "mappings[0] (public.contacts): on_invalid: dead_letter (the default) with rules "
+                                 "that can refuse a row"});
+  cfg.mappings[0].on_invalid = config::OnInvalid::Skip;
+  CHECK(mapping::unsupported_features(cfg) == std::vector<std::string>{"mappings[0] (public.contacts): where"});
+  cfg.mappings[0].on_invalid = config::OnInvalid::DeadLetter;
+  cfg.mappings[0].columns["email"].validate.clear();  // trim alone never refuses
+  cfg.mappings[0].where.reset();
+  CHECK(mapping::unsupported_features(cfg).empty());
   cfg.mappings[0].columns.erase("email");
   cfg.mappings[0].where.reset();
   CHECK(mapping::unsupported_features(cfg).empty());

@@ -19,7 +19,8 @@ TEST_CASE("literals are quoted whatever standard_conforming_strings says") {
 }
 
 TEST_CASE("describe_dsn never shows the password or the whole string") {
-  CHECK(describe_dsn("host=db.example port=5433 user=crm password=s3cret dbname=legacy") == "crm@db.example:5433/legacy");
+  CHECK(describe_dsn("host=db.example port=5433 user=crm password=s3cret dbname=legacy") ==
+        "crm@db.example:5433/legacy");
   CHECK(describe_dsn("postgresql://crm:s3cret@db:5432/crm?sslmode=require") == "crm@db:5432/crm");
   CHECK(describe_dsn("dbname=x") == "localhost/x");
   CHECK(describe_dsn("host='unterminated password=s3cret") == "<unparseable connection string>");
