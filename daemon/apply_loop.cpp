@@ -10,12 +10,14 @@ namespace crmsync::daemon {
 
 ApplyLoop::ApplyLoop(const config::PipelineConfig& cfg, checkpoint::Store& store, sink::postgres::Applier& applier,
                      pq::Connection& source, cdc::StreamQueue& queue, const cdc::ReplicationReader& reader,
-                     ChunkFilter& filter, SourceTables& tables, std::atomic<std::uint64_t>& flushed)
+                     ChunkFilter& filter, SourceTables& tables, DeadLetterQueue& letters,
+                     std::atomic<std::uint64_t>& flushed)
     : cfg_(cfg),
       applier_(applier),
       queue_(queue),
       reader_(reader),
       filter_(filter),
+      letters_(letters),
       flushed_(flushed),
       reporter_(store, flushed, std::chrono::milliseconds(100)),
       relations_(cfg, source, tables, store),
@@ -207,8 +209,11 @@ Status ApplyLoop::apply_change(const cdc::pgoutput::Message& m) {
                  fmt::format("at {}: a change for relation {} arrived before its Relation message", txn_final_, oid)};
   }
   if (!rel->replicated) return {};
-  const WriteContext writes{
-      .applier = applier_, .source = relations_.source(), .commit = txn_final_, .skipped = skipped_};
+  const WriteContext writes{.applier = applier_,
+                            .source = relations_.source(),
+                            .commit = txn_final_,
+                            .skipped = skipped_,
+                            .letters = letters_};
   if (filter_.covers(rel->copied_as)) {
     return apply_resumed({.filter = filter_, .rel = *rel, .xid = xid_, .commit = txn_final_, .writes = writes}, m);
   }

@@ -23,6 +23,7 @@
 #include "config/pipeline_config.hpp"
 #include "daemon/chunk_filter.hpp"
 #include "daemon/latency.hpp"
+#include "daemon/mapped_writes.hpp"
 #include "daemon/progress_reporter.hpp"
 #include "daemon/stream_routes.hpp"
 #include "sink/postgres/applier.hpp"
@@ -35,7 +36,7 @@ class ApplyLoop {
  public:
   ApplyLoop(const config::PipelineConfig& cfg, checkpoint::Store& store, sink::postgres::Applier& applier,
             pq::Connection& source, cdc::StreamQueue& queue, const cdc::ReplicationReader& reader, ChunkFilter& filter,
-            SourceTables& tables, std::atomic<std::uint64_t>& flushed);
+            SourceTables& tables, DeadLetterQueue& letters, std::atomic<std::uint64_t>& flushed);
   ApplyOutcome run();
   [[nodiscard]] std::int64_t target_commits() const { return target_commits_; }
   [[nodiscard]] std::int64_t source_transactions() const { return source_txns_; }
@@ -82,6 +83,7 @@ class ApplyLoop {
   cdc::StreamQueue& queue_;
   const cdc::ReplicationReader& reader_;
   ChunkFilter& filter_;
+  DeadLetterQueue& letters_;
   std::atomic<std::uint64_t>& flushed_;
   ProgressReporter reporter_;
   RelationCache relations_;

@@ -87,12 +87,7 @@ CheckReport run_preflight(const config::PipelineConfig& cfg) {
     expected.push_back(expect(cfg, table, source, config_items));
   }
   for (const auto& use : mapping::unsupported_features(cfg)) {
-    config_items.push_back({"config", "mapping features", CheckStatus::Fail,
-                            use + (use.find("on_invalid") != std::string::npos
-                                       ? " needs the dead-letter queue, which is not there yet: set on_invalid: halt "
-                                         "or skip"
-                                       : " is not applied yet (renames, exclude, transforms, validators, defaults, "
-                                         "split and add are); remove it")});
+    config_items.push_back({"config", "mapping features", CheckStatus::Fail, use + " is not applied yet; remove it"});
   }
   report.insert(report.end(), config_items.begin(), config_items.end());
   auto target =

@@ -11,6 +11,7 @@
 
 #include "config/loader.hpp"
 #include "daemon/check_command.hpp"
+#include "daemon/dlq_command.hpp"
 #include "daemon/exit_codes.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/run_command.hpp"
@@ -24,6 +25,7 @@ struct Options {
   bool json = false;
   bool stop_after_copy = false;
   std::string dlq_id;
+  std::string dlq_table;
 };
 
 // Subcommands whose engines land with later issues. They say so and fail rather than pretend.
@@ -41,7 +43,9 @@ ExitCode dispatch(const std::string& command, const std::string& sub, const Opti
   if (command == "cutover") return not_yet(command, "cutover is a later issue");
   if (command == "teardown")
     return not_yet(command, "a later issue; meanwhile drop the slot and publication with SQL and remove state_dir");
-  if (command == "dlq") return not_yet(command + " " + sub, "the dead-letter queue is a later issue");
+  if (command == "dlq" && sub == "list") return dlq_list_command(cfg, opts.dlq_table, opts.json);
+  if (command == "dlq" && sub == "drop") return dlq_drop_command(cfg, opts.dlq_id);
+  if (command == "dlq") return not_yet(command + " " + sub, "retrying dead letters lands with the rest of issue #11");
   return ExitCode::Usage;
 }
 
@@ -78,6 +82,9 @@ int run_cli(int argc, char** argv) {
     add_config_option(sub, opts);
     if (std::string(name) != "list") {
       sub->add_option("id", opts.dlq_id, "entry id, or 'all'")->required();
+    } else {
+      sub->add_option("--table", opts.dlq_table, "only this source table (schema.table)");
+      sub->add_flag("--json", opts.json, "JSON: one object per letter, with the source row");
     }
   }
   auto* teardown = app.add_subcommand("teardown", "drop the slot and publication, remove local state");

@@ -20,6 +20,7 @@
 #include "pq/copy.hpp"
 #include "pq/copy_text.hpp"
 #include "sink/postgres/copy_sink.hpp"
+#include "sink/postgres/dead_letters.hpp"
 
 namespace crmsync::daemon {
 namespace {
@@ -100,6 +101,7 @@ class MappedRows {
     return ok;
   }
   [[nodiscard]] std::int64_t skipped() const { return skipped_; }
+  [[nodiscard]] const std::vector<sink::postgres::DeadLetter>& letters() const { return letters_; }
 
  private:
   static constexpr std::size_t kBuffer = 64 * 1024;
@@ -109,11 +111,26 @@ class MappedRows {
       ++skipped_;
       return {};
     }
+    // The row's key as the stream names it (replica identity: every column when FULL), so that
+    // its later changes wait behind the letter.
+    const bool full = table_.source_info.replica_identity == ReplicaIdentity::Full;
     std::vector<std::string> key;
     for (std::size_t i = 0; i < table_.read_columns.size(); ++i) {
       const auto* col = table_.source_info.column(table_.read_columns[i]);
-      if (col == nullptr || !col->primary_key) continue;
-      key.push_back(fmt::format("{} = {}", col->name, row_[i].is_null() ? "NULL" : row_[i].text));
+      if (col == nullptr || (!full && !col->primary_key)) continue;
+      key.push_back(fmt::format("{} = {}", col->name, row_[i].kind == ValueKind::Text ? row_[i].text : "NULL"));
+    }
+    if (table_.on_invalid == config::OnInvalid::DeadLetter) {
+      sink::postgres::DeadLetter l;
+      l.source_table = table_.source.qualified();
+      l.key = key.empty() ? std::string("no key") : fmt::format("{}", fmt::join(key, ", "));
+      l.chunk = chunk_;
+      for (std::size_t i = 0; i < table_.read_columns.size(); ++i) l.row.emplace_back(table_.read_columns[i], row_[i]);
+      l.rule = r.rule;
+      l.column = r.column;
+      l.reason = r.reason;
+      letters_.push_back(std::move(l));
+      return {};
     }
     return Error{ErrorCode::StateMismatch,
                  fmt::format("copy of {} (chunk {}): the row with {} is refused by the mapping: column {}, rule {}: "
@@ -129,6 +146,7 @@ class MappedRows {
   Row row_;
   std::string buffer_;
   std::int64_t skipped_ = 0;
+  std::vector<sink::postgres::DeadLetter> letters_;  // committed with the chunk
 };
 
 // Streams one chunk. Binary COPY data messages are one row each (the first also carries the
@@ -194,7 +212,7 @@ Result<ChunkResult> copy_one(const CopyRun& run, cdc::SnapshotSession& source, L
   }
   const auto snapshot = ChunkSnapshot::text(source.xid_snapshot(), taken_at);
   const sink::postgres::CopiedChunk record{table.source.qualified(), task.index, 0, snapshot};
-  auto rows = writer->commit(run.pipeline, record);
+  auto rows = writer->commit(run.pipeline, record, mapped.letters());
   if (!rows) {
     return rows.take_error();
   }
@@ -206,6 +224,10 @@ Result<ChunkResult> copy_one(const CopyRun& run, cdc::SnapshotSession& source, L
   }
   progress.chunks_done.fetch_add(1);
   spdlog::debug("copied {} chunk {}: {} rows", table.source.qualified(), task.index, *rows);
+  if (!mapped.letters().empty()) {
+    spdlog::warn("copy: {} chunk {}: {} row(s) refused by the mapping are dead letters; see crmsync dlq list",
+                 table.source.qualified(), task.index, mapped.letters().size());
+  }
   if (mapped.skipped() > 0) {
     spdlog::info("copy: {} chunk {}: {} row(s) refused by the mapping were skipped (on_invalid: skip)",
                  table.source.qualified(), task.index, mapped.skipped());

@@ -65,8 +65,60 @@ Status fill(const CachedRelation& rel, const WriteContext& w, const std::vector<
   return {};
 }
 
-// The mapped row, or nothing when it is refused and skipped; an error when it stops the stream.
-Result<std::optional<Row>> mapped(const CachedRelation& rel, const WriteContext& w, const Row& source, RowOp op) {
+// The row of a change as the queue keeps it: every source column, by name.
+std::vector<std::pair<std::string, Value>> named(const CachedRelation& rel, const Row& row) {
+  std::vector<std::pair<std::string, Value>> out;
+  for (std::size_t i = 0; i < rel.relation.columns.size() && i < row.size(); ++i) {
+    out.emplace_back(rel.relation.columns[i].name, row[i]);
+  }
+  return out;
+}
+
+// One change of a mapped table, as the queue and the messages need it.
+struct Change {
+  sink::postgres::LetterOp op;
+  const Row* row;  // the new row (INSERT, UPDATE), or the old key (DELETE)
+  const Row* old;  // UPDATE, DELETE: the old key or old row; nullptr when the change has none
+};
+
+sink::postgres::DeadLetter letter_of(const CachedRelation& rel, const WriteContext& w, const Change& c) {
+  sink::postgres::DeadLetter l;
+  l.source_table = rel.source.qualified();
+  l.key = key_text(rel, c.old != nullptr ? *c.old : *c.row);
+  l.op = c.op;
+  l.lsn = w.commit;
+  if (c.op != sink::postgres::LetterOp::Delete) l.row = named(rel, *c.row);
+  if (c.old != nullptr) l.old_key = named(rel, *c.old);
+  return l;
+}
+
+// Whether the change must wait behind a dead letter of its key (old or new); if so it is recorded
+// as a letter itself, and the new key waits from now on too.
+Result<bool> waits(const CachedRelation& rel, const WriteContext& w, const Change& c) {
+  if (rel.on_invalid != config::OnInvalid::DeadLetter) return false;
+  const auto table = rel.source.qualified();
+  const bool old_held = c.old != nullptr && w.letters.holds(table, key_text(rel, *c.old));
+  const bool new_held = c.op != sink::postgres::LetterOp::Delete && w.letters.holds(table, key_text(rel, *c.row));
+  if (!old_held && !new_held) return false;
+  auto l = letter_of(rel, w, c);
+  l.rule = "waits_behind";
+  l.reason = "an earlier change to this key is a dead letter; this one is applied after it, by dlq retry";
+  if (auto ok = w.letters.record(w.applier, l); !ok) return ok.take_error();
+  if (c.op == sink::postgres::LetterOp::Update && c.old != nullptr) {
+    auto moved = l;  // the row's new key waits too
+    moved.key = key_text(rel, *c.row);
+    if (moved.key != l.key && !w.letters.holds(table, moved.key)) {
+      moved.reason = fmt::format("the row moved here from key {}, which waits behind a dead letter", l.key);
+      if (auto ok = w.letters.record(w.applier, moved); !ok) return ok.take_error();
+    }
+  }
+  return true;
+}
+
+// The mapped row, or nothing when it is refused (dead-lettered or skipped); an error when it
+// stops the stream.
+Result<std::optional<Row>> mapped(const CachedRelation& rel, const WriteContext& w, const Row& source, RowOp op,
+                                  const Change& change) {
   auto out = rel.mapper->map(source, op);
   if (!out.need.empty()) {
     Row filled = source;
@@ -74,11 +126,26 @@ Result<std::optional<Row>> mapped(const CachedRelation& rel, const WriteContext&
     out = rel.mapper->map(filled, op);
   }
   if (!out.rejected) return std::optional<Row>{std::move(out.row)};
-  if (rel.on_invalid == config::OnInvalid::Skip) {
-    ++w.skipped;
-    return std::optional<Row>{};
-  }
   const auto& r = *out.rejected;
+  switch (rel.on_invalid) {
+    case config::OnInvalid::Skip: ++w.skipped; return std::optional<Row>{};
+    case config::OnInvalid::DeadLetter: {
+      auto l = letter_of(rel, w, change);
+      l.rule = r.rule;
+      l.column = r.column;
+      l.reason = r.reason;
+      if (auto ok = w.letters.record(w.applier, l); !ok) return ok.take_error();
+      if (change.op == sink::postgres::LetterOp::Update && change.old != nullptr) {
+        auto moved = l;
+        moved.key = key_text(rel, *change.row);
+        if (moved.key != l.key) {
+          if (auto ok = w.letters.record(w.applier, moved); !ok) return ok.take_error();
+        }
+      }
+      return std::optional<Row>{};
+    }
+    case config::OnInvalid::Halt: break;
+  }
   return Error{ErrorCode::StateMismatch,
                fmt::format("at {}: the row of {} with {} is refused by the mapping: column {}, rule {}: {}. on_invalid "
                            "is halt: fix the mapping (or the row on the source) and start crmsync again; it resumes "
@@ -88,9 +155,34 @@ Result<std::optional<Row>> mapped(const CachedRelation& rel, const WriteContext&
 
 }  // namespace
 
+Result<DeadLetterQueue> DeadLetterQueue::load(pq::Connection& target, const std::string& pipeline) {
+  auto keys = sink::postgres::dead_keys(target, pipeline);
+  if (!keys) return keys.take_error();
+  DeadLetterQueue q;
+  q.pipeline_ = pipeline;
+  q.keys_ = std::move(keys).value();
+  return q;
+}
+
+bool DeadLetterQueue::holds(const std::string& table, const std::string& key) const {
+  const auto it = keys_.find(table);
+  return it != keys_.end() && it->second.contains(key);
+}
+
+Status DeadLetterQueue::record(sink::postgres::Applier& applier, const sink::postgres::DeadLetter& letter) {
+  if (auto ok = applier.execute(sink::postgres::insert_letter_sql(pipeline_, letter)); !ok) return ok;
+  keys_[letter.source_table].insert(letter.key);
+  ++recorded_;
+  return {};
+}
+
 Status write_insert(const CachedRelation& rel, const WriteContext& w, const Row& row) {
   if (!rel.mapper) return w.applier.insert(rel.route, row);
-  auto out = mapped(rel, w, row, RowOp::Insert);
+  const Change change{sink::postgres::LetterOp::Insert, &row, nullptr};
+  auto held = waits(rel, w, change);
+  if (!held) return held.take_error();
+  if (*held) return {};
+  auto out = mapped(rel, w, row, RowOp::Insert, change);
   if (!out) return out.take_error();
   if (!*out) return {};
   return w.applier.insert(rel.route, **out);
@@ -99,11 +191,16 @@ Status write_insert(const CachedRelation& rel, const WriteContext& w, const Row&
 Status write_update(const CachedRelation& rel, const WriteContext& w, sink::postgres::OldKind old_kind,
                     const Row& old_row, const Row& new_row) {
   if (!rel.mapper) return w.applier.update(rel.route, old_kind, old_row, new_row);
-  auto row = mapped(rel, w, new_row, RowOp::Update);
+  const bool has_old = old_kind != sink::postgres::OldKind::None;
+  const Change change{sink::postgres::LetterOp::Update, &new_row, has_old ? &old_row : nullptr};
+  auto held = waits(rel, w, change);
+  if (!held) return held.take_error();
+  if (*held) return {};
+  auto row = mapped(rel, w, new_row, RowOp::Update, change);
   if (!row) return row.take_error();
   if (!*row) return {};
-  if (old_kind == sink::postgres::OldKind::None) return w.applier.update(rel.route, old_kind, old_row, **row);
-  auto old = mapped(rel, w, old_row, RowOp::Old);
+  if (!has_old) return w.applier.update(rel.route, old_kind, old_row, **row);
+  auto old = mapped(rel, w, old_row, RowOp::Old, change);
   if (!old) return old.take_error();
   if (!*old) return {};
   return w.applier.update(rel.route, old_kind, **old, **row);
@@ -112,7 +209,11 @@ Status write_update(const CachedRelation& rel, const WriteContext& w, sink::post
 Status write_remove(const CachedRelation& rel, const WriteContext& w, sink::postgres::OldKind old_kind,
                     const Row& old_row) {
   if (!rel.mapper) return w.applier.remove(rel.route, old_kind, old_row);
-  auto old = mapped(rel, w, old_row, RowOp::Old);
+  const Change change{sink::postgres::LetterOp::Delete, &old_row, &old_row};
+  auto held = waits(rel, w, change);
+  if (!held) return held.take_error();
+  if (*held) return {};
+  auto old = mapped(rel, w, old_row, RowOp::Old, change);
   if (!old) return old.take_error();
   if (!*old) return {};
   return w.applier.remove(rel.route, old_kind, **old);

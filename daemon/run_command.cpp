@@ -390,10 +390,7 @@ ExitCode run_attempt(const config::PipelineConfig& cfg, const RunOptions& option
 ExitCode run_command(const config::PipelineConfig& cfg, const RunOptions& options) {
   if (const auto unsupported = mapping::unsupported_features(cfg); !unsupported.empty()) {
     for (const auto& use : unsupported) {
-      spdlog::error("{} is not applied yet: remove it{}", use,
-                    use.find("on_invalid") != std::string::npos
-                        ? " (until the dead-letter queue lands, set on_invalid: halt or skip)"
-                        : "");
+      spdlog::error("{} is not applied yet: remove it", use);
     }
     return ExitCode::Permanent;
   }

@@ -12,6 +12,7 @@
 #include "cdc/replication_reader.hpp"
 #include "daemon/apply_loop.hpp"
 #include "daemon/chunk_filter.hpp"
+#include "daemon/mapped_writes.hpp"
 #include "daemon/notify.hpp"
 #include "daemon/pipeline_state.hpp"
 #include "daemon/signals.hpp"
@@ -96,6 +97,13 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, const Sessions& sessi
       spdlog::error("{}", !target_lsn ? target_lsn.error().message : store_lsn.error().message);
       return ExitCode::Failure;
     }
+    // The keys with dead letters (the copy's too): their later changes wait behind them.
+    auto plain = applier->synchronous();
+    auto letters = plain ? DeadLetterQueue::load(**plain, cfg.name) : Result<DeadLetterQueue>(plain.error());
+    if (!letters) {
+      spdlog::error("{}", letters.error().message);
+      return ExitCode::Failure;
+    }
     Lsn start = consistent_lsn;
     if (*store_lsn) start = std::max(start, **store_lsn);
     if (*target_lsn) start = std::max(start, **target_lsn);
@@ -140,12 +148,15 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, const Sessions& sessi
                                    .max_identical_failures = 5},
                                   queue, [&flushed] { return Lsn{flushed.load()}; });
     reader.start(start);
-    ApplyLoop loop(cfg, store, *applier, *source, queue, reader, *filter, *tables, flushed);
+    ApplyLoop loop(cfg, store, *applier, *source, queue, reader, *filter, *tables, *letters, flushed);
     const auto outcome = loop.run();
     switch (outcome) {
       case ApplyOutcome::Stopped:
         notify_stopping();
         reader.stop();  // sends the final status update with the durable position
+        if (letters->recorded() > 0) {
+          spdlog::warn("stream: {} dead letter(s) recorded this session; see crmsync dlq list", letters->recorded());
+        }
         if (loop.skipped_rows() > 0) {
           spdlog::info("stream: {} row(s) refused by a mapping were skipped this session (on_invalid: skip)",
                        loop.skipped_rows());

@@ -2,8 +2,6 @@
 
 #include <algorithm>
 
-#include "mapping/transforms.hpp"
-
 namespace crmsync::mapping {
 
 TablePlan plan_table(const config::TableName& source_name, const TableInfo& source, const config::Mapping* mapping) {
@@ -50,18 +48,10 @@ std::vector<std::string> unsupported_features(const config::PipelineConfig& cfg)
   for (std::size_t i = 0; i < cfg.mappings.size(); ++i) {
     const auto& m = cfg.mappings[i];
     const auto prefix = "mappings[" + std::to_string(i) + "] (" + m.from.qualified() + "): ";
-    bool refuses = false;  // a rule that can refuse a row, which needs the dead-letter queue
     for (const auto& [column, c] : m.columns) {
       if (c.lookup) out.push_back(prefix + "columns." + column + ".lookup");
-      refuses = refuses || !c.validate.empty() || std::any_of(c.transform.begin(), c.transform.end(), can_refuse);
-    }
-    for (const auto& [column, a] : m.add) {
-      refuses = refuses || !a.validate.empty() || std::any_of(a.transform.begin(), a.transform.end(), can_refuse);
     }
     if (m.where) out.push_back(prefix + "where");
-    if (refuses && m.on_invalid == config::OnInvalid::DeadLetter) {
-      out.push_back(prefix + "on_invalid: dead_letter (the default) with rules that can refuse a row");
-    }
   }
   return out;
 }

@@ -32,9 +32,8 @@ TablePlan plan_table(const config::TableName& source_name, const TableInfo& sour
 namespace crmsync::mapping {
 
 /// Mapping features the config accepts but the copy and stream do not apply yet (lookups, row
-/// filters) and the dead-letter policy for rules that can refuse a row (the queue is not there
-/// yet), one line per use, e.g. "mappings[0] (public.contacts): where". `run` refuses and `check`
-/// fails on them.
+/// filters), one line per use, e.g. "mappings[0] (public.contacts): where". `run` refuses and
+/// `check` fails on them.
 std::vector<std::string> unsupported_features(const config::PipelineConfig& cfg);
 
 }  // namespace crmsync::mapping

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include "pq/copy.hpp"
+#include "sink/postgres/dead_letters.hpp"
 
 namespace crmsync::sink::postgres {
 namespace {
@@ -31,7 +32,23 @@ CREATE TABLE IF NOT EXISTS {0}.copy_progress (
   PRIMARY KEY (pipeline, source_table, chunk)
 );
 CREATE TABLE IF NOT EXISTS {0}.apply_progress (pipeline text PRIMARY KEY, lsn pg_lsn NOT NULL,
-                                               applied_at timestamptz NOT NULL DEFAULT now()))sql",
+                                               applied_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS {0}.dead_letters (
+  id           bigserial   PRIMARY KEY,
+  pipeline     text        NOT NULL,
+  source_table text        NOT NULL,
+  source_key   text        NOT NULL,
+  operation    text        NOT NULL,
+  lsn          pg_lsn,
+  copy_chunk   integer,
+  source_row   jsonb       NOT NULL,
+  old_key      jsonb       NOT NULL,
+  rule         text        NOT NULL,
+  column_name  text        NOT NULL,
+  reason       text        NOT NULL,
+  created_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS dead_letters_key ON {0}.dead_letters (pipeline, source_table, source_key))sql",
                                kStateSchema));
 }
 
@@ -121,11 +138,18 @@ Status ChunkWriter::put(std::string_view data) {
   return pq::copy_in_put(*conn_, data);
 }
 
-Result<std::int64_t> ChunkWriter::commit(const std::string& pipeline, const CopiedChunk& chunk) {
+Result<std::int64_t> ChunkWriter::commit(const std::string& pipeline, const CopiedChunk& chunk,
+                                         const std::vector<DeadLetter>& letters) {
   auto rows = pq::copy_in_end(*conn_);
   if (!rows) {
     (void)run(*conn_, "ROLLBACK");
     return rows.take_error();
+  }
+  for (const auto& letter : letters) {
+    if (auto ok = run(*conn_, insert_letter_sql(pipeline, letter)); !ok) {
+      (void)run(*conn_, "ROLLBACK");
+      return ok.take_error();
+    }
   }
   auto recorded = conn_->exec_params(
       fmt::format("INSERT INTO {}.copy_progress (pipeline, source_table, chunk, rows, snapshot) "

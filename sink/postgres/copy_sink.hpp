@@ -14,6 +14,8 @@
 
 namespace crmsync::sink::postgres {
 
+struct DeadLetter;
+
 /// Schema and table crmsync keeps its own bookkeeping in, on the target.
 inline constexpr const char* kStateSchema = "crmsync";
 
@@ -47,8 +49,10 @@ class ChunkWriter {
   static Result<ChunkWriter> begin(pq::Connection& conn, const std::string& schema, const std::string& table,
                                    const std::vector<std::string>& columns, bool binary);
   Status put(std::string_view data);
-  /// Ends the COPY, records the chunk, COMMITs. Returns the rows stored.
-  Result<std::int64_t> commit(const std::string& pipeline, const CopiedChunk& chunk);
+  /// Ends the COPY, records the chunk and the rows the mapping refused in it (dead_letters.hpp),
+  /// COMMITs. Returns the rows stored.
+  Result<std::int64_t> commit(const std::string& pipeline, const CopiedChunk& chunk,
+                              const std::vector<DeadLetter>& letters = {});
   /// Abandons the chunk: the target transaction rolls back.
   void abort(const char* reason);
 

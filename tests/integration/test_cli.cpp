@@ -56,7 +56,7 @@ TEST_CASE("commands whose engine does not exist yet say so and exit 1") {
   TempDir dir;
   const auto path = dir.write("ok.yaml", kValid);
   for (const auto& cmd : std::vector<std::vector<std::string>>{
-           {"status"}, {"verify"}, {"cutover"}, {"teardown"}, {"dlq", "list"}}) {
+           {"status"}, {"verify"}, {"cutover"}, {"teardown"}, {"dlq", "retry", "all"}}) {
     std::vector<std::string> argv{crmsync_binary()};
     argv.insert(argv.end(), cmd.begin(), cmd.end());
     argv.insert(argv.end(), {"-c", path});

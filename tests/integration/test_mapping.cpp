@@ -9,6 +9,8 @@
 #include <csignal>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "support/pipeline.hpp"
 #include "support/wait.hpp"
 
@@ -179,14 +181,6 @@ TEST_CASE(
         "{{transform: lower{}}}\n",
         policy, validate);
   };
-  // Rules that can refuse a row need the dead-letter queue by default, which is not there yet.
-  p.write_config({"public.contacts"}, mapping("", ", validate: email"));
-  const auto refused_default = p.crmsync({"run"});
-  CAPTURE(refused_default.err);
-  CHECK(refused_default.exit_code == 65);
-  CHECK(refused_default.err.find("on_invalid: dead_letter (the default) with rules that can refuse a row") !=
-        std::string::npos);
-  CHECK(row_count(p.target, "public.contacts") == 0);
   p.write_config({"public.contacts"}, mapping("    on_invalid: halt\n", ", validate: email"));
   // In the copy too: the chunk rolls back, nothing is written, the message names the row.
   p.source.exec("INSERT INTO public.contacts VALUES (0, 'nobody')");
@@ -214,6 +208,64 @@ TEST_CASE(
   BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
   REQUIRE(wait_until([&] { return row_count(p.target, "public.contacts") == 4; }, 60s));
   CHECK(p.target.query_value("SELECT email FROM public.contacts WHERE id = 3") == "not an address");
+  run.signal(SIGTERM);
+  CHECK(run.wait().exit_code == 0);
+}
+
+TEST_CASE(
+    "mapping: refused rows are dead letters exactly once across kill -9, and later changes to their key wait behind "
+    "them") {
+  PipelineFixture p("mapping-dlq");
+  p.source.exec("CREATE TABLE public.contacts (id bigint PRIMARY KEY, email text)");
+  p.target.exec("CREATE TABLE public.contacts (id bigint PRIMARY KEY, email text)");
+  p.source.exec("INSERT INTO public.contacts VALUES (1, 'a@x.io'), (2, 'refused in the copy')");
+  // on_invalid is left to its default: dead_letter.
+  p.write_config({"public.contacts"},
+                 "apply:\n  max_batch_delay_ms: 10\nmappings:\n  - from: public.contacts\n    "
+                 "columns:\n      email: {validate: email}\n");
+  constexpr int kRounds = 5;
+  for (int round = 1; round <= kRounds; ++round) {
+    BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
+    REQUIRE(wait_until([&] { return row_count(p.target, "public.contacts") == round; }, 60s));
+    // A refused row, a change to a key that waits behind its letter, a good row: then kill -9,
+    // wherever the apply is.
+    p.source.exec(fmt::format("INSERT INTO public.contacts VALUES ({}, 'refused {}')", 100 + round, round));
+    p.source.exec(fmt::format("UPDATE public.contacts SET email = 'fixed{}@x.io' WHERE id = 2", round));
+    p.source.exec(fmt::format("INSERT INTO public.contacts VALUES ({}, 'g{}@x.io')", 200 + round, round));
+    run.signal(SIGKILL);
+    (void)run.wait();
+  }
+  BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
+  REQUIRE(wait_until([&] { return row_count(p.target, "public.contacts") == 1 + kRounds; }, 60s));
+  // Let the last transactions land before reading the queue.
+  p.source.exec("INSERT INTO public.contacts VALUES (999, 'last@x.io')");
+  REQUIRE(wait_until([&] { return row_count(p.target, "public.contacts") == 2 + kRounds; }, 60s));
+  const auto listed = p.crmsync({"dlq", "list", "--json"});
+  REQUIRE(listed.exit_code == 0);
+  const auto letters = nlohmann::json::parse(listed.out);
+  REQUIRE(letters.size() == 1 + 2 * kRounds);  // exactly once each, whatever the kills interrupted
+  std::vector<std::string> key2;
+  std::int64_t last_id = 0;
+  for (const auto& l : letters) {
+    CHECK(l["id"].get<std::int64_t>() > last_id);
+    last_id = l["id"].get<std::int64_t>();
+    if (l["key"] == "id = 2") key2.push_back(l["rule"].get<std::string>() + " " + l["operation"].get<std::string>());
+  }
+  // Key 2: refused by the copy, then every later update waits behind it, in order.
+  REQUIRE(key2.size() == 1 + kRounds);
+  CHECK(key2.front() == "email insert");
+  for (std::size_t i = 1; i < key2.size(); ++i) CHECK(key2[i] == "waits_behind update");
+  CHECK(letters[0]["copy_chunk"] == 0);
+  CHECK(letters[0]["reason"] == "\"refused in the copy\" is not an email address");
+  CHECK(letters[0]["row"][1]["value"] == "refused in the copy");
+  CHECK(p.target.query_value("SELECT count(*) FROM public.contacts WHERE id = 2 OR id > 100 AND id < 200") == "0");
+  // The text form, and dropping a letter with the ones of its key that wait behind it.
+  const auto text = p.crmsync({"dlq", "list", "--table", "public.contacts"});
+  CHECK(text.out.find("public.contacts  id = 101  insert  lsn ") != std::string::npos);
+  CHECK(text.out.find(fmt::format("{} dead letters in public.contacts", 1 + 2 * kRounds)) != std::string::npos);
+  const auto dropped = p.crmsync({"dlq", "drop", std::to_string(letters[0]["id"].get<std::int64_t>())});
+  CHECK(dropped.out == fmt::format("dropped {} dead letters\n", 1 + kRounds));
+  CHECK(nlohmann::json::parse(p.crmsync({"dlq", "list", "--json"}).out).size() == kRounds);
   run.signal(SIGTERM);
   CHECK(run.wait().exit_code == 0);
 }
