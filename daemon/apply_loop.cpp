@@ -27,12 +27,14 @@ ApplyOutcome ApplyLoop::classify(const Error& e) {
   last_error_ = e.message;
   if (source_catalog_lost_) {
     applier_.rollback();
+    letters_.rollback();
     return ApplyOutcome::SourceCatalogLost;
   }
   if (e.retryable()) {
     (void)reporter_.flush();
     spdlog::warn("apply interrupted, will resume from {}: {}", applied_, e.message);
     applier_.rollback();
+    letters_.rollback();
     return ApplyOutcome::TargetLost;
   }
   (void)reporter_.flush();
@@ -42,6 +44,7 @@ ApplyOutcome ApplyLoop::classify(const Error& e) {
       "applies that transaction whole",
       xid_.value(), txn_final_, applied_, e.message, applied_);
   applier_.rollback();
+  letters_.rollback();
   return ApplyOutcome::Fatal;
 }
 
@@ -56,11 +59,13 @@ ApplyOutcome ApplyLoop::run() {
     }
     if (auto fatal = reader_.fatal_error()) {
       applier_.rollback();
+      letters_.rollback();
       return ApplyOutcome::Fatal;
     }
     if (auto failed = reporter_.error()) {
       spdlog::error("apply stopped at {}: writing the checkpoint failed: {}", applied_, failed->message);
       applier_.rollback();
+      letters_.rollback();
       return ApplyOutcome::Fatal;
     }
     // Between transactions with a batch open: wait no longer than until the batch is due.
@@ -129,6 +134,7 @@ Status ApplyLoop::handle(const cdc::StreamItem& item) {
       // transaction, keep (commit) it otherwise.
       if (in_source_txn_) {
         applier_.rollback();
+        letters_.rollback();
         batch_open_ = false;
         in_source_txn_ = false;
         return {};
@@ -299,15 +305,18 @@ Status ApplyLoop::commit_batch() {
     // Only Relation bookkeeping (and maybe DDL) so far, inside an unfinished transaction: keep it.
     if (in_source_txn_) return {};
     applier_.rollback();
+    letters_.rollback();
     batch_open_ = false;
     return {};
   }
   const auto before = applier_.counters().rows_not_found;
   if (auto ok = applier_.commit(batch_end_); !ok) {
     batch_open_ = false;
+    letters_.rollback();
     return ok;
   }
   batch_open_ = false;
+  letters_.commit();
   ++target_commits_;
   // Durable up to batch_end_: every transaction the stream sends from now on, also after a
   // restart, commits at or past it, so tables whose last snapshot lies before it leave the filter.

@@ -45,7 +45,7 @@ ExitCode dispatch(const std::string& command, const std::string& sub, const Opti
     return not_yet(command, "a later issue; meanwhile drop the slot and publication with SQL and remove state_dir");
   if (command == "dlq" && sub == "list") return dlq_list_command(cfg, opts.dlq_table, opts.json);
   if (command == "dlq" && sub == "drop") return dlq_drop_command(cfg, opts.dlq_id);
-  if (command == "dlq") return not_yet(command + " " + sub, "retrying dead letters lands with the rest of issue #11");
+  if (command == "dlq" && sub == "retry") return dlq_retry_command(cfg, opts.dlq_id);
   return ExitCode::Usage;
 }
 

@@ -118,7 +118,7 @@ class MappedRows {
     for (std::size_t i = 0; i < table_.read_columns.size(); ++i) {
       const auto* col = table_.source_info.column(table_.read_columns[i]);
       if (col == nullptr || (!full && !col->primary_key)) continue;
-      key.push_back(fmt::format("{} = {}", col->name, row_[i].kind == ValueKind::Text ? row_[i].text : "NULL"));
+      key.push_back(sink::postgres::key_part(col->name, row_[i]));
     }
     if (table_.on_invalid == config::OnInvalid::DeadLetter) {
       sink::postgres::DeadLetter l;

@@ -51,6 +51,14 @@ void print(const std::string& text) {
 
 }  // namespace
 
+std::optional<std::optional<std::int64_t>> parse_letter_id(const std::string& text) {
+  if (text == "all") return std::optional<std::int64_t>{};
+  std::int64_t n = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || end != text.data() + text.size() || n <= 0) return std::nullopt;
+  return std::optional<std::int64_t>{n};
+}
+
 ExitCode dlq_list_command(const config::PipelineConfig& cfg, const std::string& table, bool as_json) {
   auto conn = connect_target(cfg);
   if (!conn) {
@@ -100,16 +108,12 @@ ExitCode dlq_list_command(const config::PipelineConfig& cfg, const std::string& 
 }
 
 ExitCode dlq_drop_command(const config::PipelineConfig& cfg, const std::string& id) {
-  std::optional<std::int64_t> which;
-  if (id != "all") {
-    std::int64_t n = 0;
-    const auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), n);
-    if (ec != std::errc() || end != id.data() + id.size() || n <= 0) {
-      std::fprintf(stderr, "crmsync dlq drop: \"%s\" is neither a letter id nor all\n", id.c_str());
-      return ExitCode::Usage;
-    }
-    which = n;
+  const auto parsed = parse_letter_id(id);
+  if (!parsed) {
+    std::fprintf(stderr, "crmsync dlq %s: \"%s\" is neither a letter id nor all\n", "drop", id.c_str());
+    return ExitCode::Usage;
   }
+  const auto which = *parsed;
   auto conn = connect_target(cfg);
   if (!conn) {
     spdlog::error("crmsync dlq drop: {}", conn.error().message);

@@ -15,8 +15,7 @@ std::string key_text(const CachedRelation& rel, const Row& row) {
   std::vector<std::string> parts;
   for (std::size_t i = 0; i < rel.relation.columns.size() && i < row.size(); ++i) {
     if (!rel.relation.columns[i].key) continue;
-    parts.push_back(
-        fmt::format("{} = {}", rel.relation.columns[i].name, row[i].kind == ValueKind::Text ? row[i].text : "NULL"));
+    parts.push_back(sink::postgres::key_part(rel.relation.columns[i].name, row[i]));
   }
   return parts.empty() ? std::string("no key") : fmt::format("{}", fmt::join(parts, ", "));
 }
@@ -165,15 +164,30 @@ Result<DeadLetterQueue> DeadLetterQueue::load(pq::Connection& target, const std:
 }
 
 bool DeadLetterQueue::holds(const std::string& table, const std::string& key) const {
-  const auto it = keys_.find(table);
-  return it != keys_.end() && it->second.contains(key);
+  for (const auto* keys : {&keys_, &pending_}) {
+    const auto it = keys->find(table);
+    if (it != keys->end() && it->second.contains(key)) return true;
+  }
+  return false;
 }
 
 Status DeadLetterQueue::record(sink::postgres::Applier& applier, const sink::postgres::DeadLetter& letter) {
   if (auto ok = applier.execute(sink::postgres::insert_letter_sql(pipeline_, letter)); !ok) return ok;
-  keys_[letter.source_table].insert(letter.key);
-  ++recorded_;
+  pending_[letter.source_table].insert(letter.key);
+  ++pending_count_;
   return {};
+}
+
+void DeadLetterQueue::commit() {
+  for (auto& [table, keys] : pending_) keys_[table].merge(keys);
+  pending_.clear();
+  recorded_ += pending_count_;
+  pending_count_ = 0;
+}
+
+void DeadLetterQueue::rollback() {
+  pending_.clear();
+  pending_count_ = 0;
 }
 
 Status write_insert(const CachedRelation& rel, const WriteContext& w, const Row& row) {

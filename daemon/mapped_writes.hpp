@@ -28,14 +28,21 @@ class DeadLetterQueue {
  public:
   static Result<DeadLetterQueue> load(pq::Connection& target, const std::string& pipeline);
   [[nodiscard]] bool holds(const std::string& table, const std::string& key) const;
-  /// Writes `letter` in the applier's open transaction and remembers its key.
+  /// Writes `letter` in the applier's open transaction and holds its key from now on.
   Status record(sink::postgres::Applier& applier, const sink::postgres::DeadLetter& letter);
+  /// The batch committed: its letters' keys are held for good.
+  void commit();
+  /// The batch rolled back, its letters with it: their keys are free again (the changes come
+  /// again and are refused again, as letters of their own rule).
+  void rollback();
   [[nodiscard]] std::int64_t recorded() const { return recorded_; }
 
  private:
   std::string pipeline_;
   std::map<std::string, std::set<std::string>> keys_;
+  std::map<std::string, std::set<std::string>> pending_;  // written in the open batch
   std::int64_t recorded_ = 0;
+  std::int64_t pending_count_ = 0;
 };
 
 struct WriteContext {

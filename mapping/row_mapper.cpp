@@ -162,8 +162,9 @@ std::optional<Rejection> RowMapper::produce(std::size_t target, const Producer& 
     auto parts = split_value(out.text, p.split);
     out = p.part < parts.size() ? Value::of(std::move(parts[p.part])) : Value::null();
   }
-  if (op == RowOp::Old) return std::nullopt;
+  // An old row finds the row the target holds: that has the default in place of a NULL too.
   if (p.fallback && out.kind == ValueKind::Null) out = Value::of(*p.fallback);
+  if (op == RowOp::Old) return std::nullopt;
   for (const auto& check : p.checks) {
     if (auto refused = check(out, encoding_)) {
       return Rejection{targets_[target], std::move(refused->rule), std::move(refused->reason)};

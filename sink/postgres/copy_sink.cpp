@@ -77,9 +77,16 @@ Status reset_table(pq::Connection& conn, const std::string& pipeline, const std:
     (void)run(conn, "ROLLBACK");
     return cleared;
   }
+  // The table's copy letters go with its rows: copied again, its rows are refused (or not) again.
   auto forgot = conn.exec_params(
-      fmt::format("DELETE FROM {}.copy_progress WHERE pipeline = $1 AND source_table = $2", kStateSchema),
+      fmt::format("DELETE FROM {0}.copy_progress WHERE pipeline = $1 AND source_table = $2", kStateSchema),
       {pipeline, source_table});
+  if (forgot) {
+    forgot = conn.exec_params(fmt::format("DELETE FROM {}.dead_letters WHERE pipeline = $1 AND source_table = $2 AND "
+                                          "copy_chunk IS NOT NULL",
+                                          kStateSchema),
+                              {pipeline, source_table});
+  }
   if (!forgot) {
     (void)run(conn, "ROLLBACK");
     return forgot.take_error();

@@ -51,6 +51,11 @@ std::string_view to_string(LetterOp op) {
   return "?";
 }
 
+std::string key_part(const std::string& column, const Value& v) {
+  return fmt::format("{} = {}", pq::quote_ident(column),
+                     v.kind == ValueKind::Text ? pq::quote_literal(v.text) : "NULL");
+}
+
 std::string insert_letter_sql(const std::string& pipeline, const DeadLetter& l) {
   return fmt::format(
       "INSERT INTO {}.dead_letters (pipeline, source_table, source_key, operation, lsn, copy_chunk, source_row, "

@@ -58,4 +58,8 @@ Result<std::int64_t> drop_letters(pq::Connection& conn, const std::string& pipel
 
 std::string_view to_string(LetterOp op);
 
+/// One column of a letter's key, as the copy and the stream both write it: `"id" = '7'`,
+/// `"x" = NULL` (values as SQL literals, so that no value can read as another key or as NULL).
+std::string key_part(const std::string& column, const Value& v);
+
 }  // namespace crmsync::sink::postgres
