@@ -203,9 +203,19 @@ Status write_insert(const CachedRelation& rel, const WriteContext& w, const Row&
 }
 
 Status write_update(const CachedRelation& rel, const WriteContext& w, sink::postgres::OldKind old_kind,
-                    const Row& old_row, const Row& new_row) {
-  if (!rel.mapper) return w.applier.update(rel.route, old_kind, old_row, new_row);
+                    const Row& old_row, const Row& sent_row) {
+  if (!rel.mapper) return w.applier.update(rel.route, old_kind, old_row, sent_row);
   const bool has_old = old_kind != sink::postgres::OldKind::None;
+  // REPLICA IDENTITY FULL sends the whole old row: a value the new row leaves out (unchanged
+  // TOAST) is that one, so neither the mapping nor the row's key needs a read from the source.
+  Row completed;
+  if (old_kind == sink::postgres::OldKind::Full && old_row.size() == sent_row.size()) {
+    completed = sent_row;
+    for (std::size_t i = 0; i < completed.size(); ++i) {
+      if (completed[i].is_unchanged_toast()) completed[i] = old_row[i];
+    }
+  }
+  const Row& new_row = completed.empty() ? sent_row : completed;
   const Change change{sink::postgres::LetterOp::Update, &new_row, has_old ? &old_row : nullptr};
   auto held = waits(rel, w, change);
   if (!held) return held.take_error();

@@ -187,8 +187,9 @@ TEST_CASE(
   const auto copy_halt = p.crmsync({"run"});
   CAPTURE(copy_halt.err);
   CHECK(copy_halt.exit_code == 65);
-  CHECK(copy_halt.err.find("copy of public.contacts (chunk 0): the row with \"id\" = '0' is refused by the mapping: column "
-                           "email, rule email: \"nobody\" is not an email address") != std::string::npos);
+  CHECK(copy_halt.err.find(
+            "copy of public.contacts (chunk 0): the row with \"id\" = '0' is refused by the mapping: column "
+            "email, rule email: \"nobody\" is not an email address") != std::string::npos);
   CHECK(row_count(p.target, "public.contacts") == 0);
   p.source.exec("DELETE FROM public.contacts WHERE id = 0");
   {
@@ -200,8 +201,9 @@ TEST_CASE(
     const auto r = run.wait();
     CAPTURE(r.err);
     CHECK(r.exit_code == 65);
-    CHECK(r.err.find("the row of public.contacts with \"id\" = '3' is refused by the mapping: column email, rule email: "
-                     "\"not an address\" is not an email address") != std::string::npos);
+    CHECK(
+        r.err.find("the row of public.contacts with \"id\" = '3' is refused by the mapping: column email, rule email: "
+                   "\"not an address\" is not an email address") != std::string::npos);
   }
   CHECK(row_count(p.target, "public.contacts") == 2);  // nothing of that transaction
   p.write_config({"public.contacts"}, mapping("    on_invalid: halt\n", ""));
@@ -301,4 +303,30 @@ TEST_CASE(
       [&] { return p.target.query_value("SELECT email FROM public.contacts WHERE id = 2") == "after@x.io"; }, 60s));
   again.signal(SIGTERM);
   CHECK(again.wait().exit_code == 0);
+}
+
+TEST_CASE(
+    "mapping: with REPLICA IDENTITY FULL, a column computed from an unchanged TOASTed value is rebuilt from the old "
+    "row") {
+  PipelineFixture p("mapping-full");
+  p.source.exec(
+      "CREATE TABLE public.notes (id int, title text, body text); ALTER TABLE public.notes REPLICA IDENTITY FULL");
+  p.target.exec("CREATE TABLE public.notes (id int, title text, body text, summary text)");
+  p.source.exec(
+      "INSERT INTO public.notes SELECT g, 't' || g, (SELECT string_agg(md5(g::text || k::text), '') FROM "
+      "generate_series(1, 200) k) FROM generate_series(1, 3) g");
+  p.write_config({"public.notes"},
+                 "apply:\n  max_batch_delay_ms: 10\nmappings:\n  - from: public.notes\n    add:\n      "
+                 "summary: {concat: [title, body], separator: ' ', transform: {truncate: 12}}\n");
+  BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
+  REQUIRE(wait_until([&] { return row_count(p.target, "public.notes") == 3; }, 60s));
+  p.source.exec("UPDATE public.notes SET title = 'new' WHERE id = 2");  // body stays out of line, unchanged
+  const auto expected = p.source.query_value("SELECT left('new ' || body, 12) FROM public.notes WHERE id = 2");
+  CHECK(wait_until([&] { return p.target.query_value("SELECT summary FROM public.notes WHERE id = 2") == expected; },
+                   30s));
+  CHECK(p.target.query_value("SELECT count(*) FROM public.notes t WHERE length(body) = 6400") == "3");
+  run.signal(SIGTERM);
+  const auto r = run.wait();
+  CAPTURE(r.err);
+  CHECK(r.exit_code == 0);
 }
