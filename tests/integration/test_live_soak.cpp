@@ -104,6 +104,17 @@ bool all_equal(const PipelineFixture& p) {
   return true;
 }
 
+// For a failure: each table that differs, with its row counts on both sides.
+std::string differing_tables(const PipelineFixture& p) {
+  std::string out;
+  for (const auto& [table, order] : soak_tables()) {
+    if (table_checksum(p.target, table, order) == table_checksum(p.source, table, order)) continue;
+    out += fmt::format("{} (source {} rows, target {} rows); ", table, row_count(p.source, table),
+                       row_count(p.target, table));
+  }
+  return out;
+}
+
 std::string server_log(const PgCluster& c) {
   const auto data = c.query_value("SELECT current_setting('data_directory')");
   std::ifstream in(data.substr(0, data.rfind('/')) + "/server.log");
@@ -177,6 +188,8 @@ TEST_CASE("live soak: eleven tables written from the first second of the copy, t
   workload.stop();
   BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
   const bool equal = wait_until([&] { return all_equal(p); }, 180s);
+  const auto differing = equal ? std::string() : differing_tables(p);
+  CAPTURE(differing);
   run.signal(SIGTERM);
   const auto r = run.wait();
   CAPTURE(r.err);
