@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+
+#include "cdc/row_filter.hpp"
 #include "pq/catalog.hpp"
 #include "pq/connection.hpp"
 
@@ -19,7 +22,9 @@ CheckItem query_failed(std::string name, const Error& e) {
   return item(std::move(name), CheckStatus::Fail, fmt::format("could not check: {}", e.message));
 }
 
-std::string version_text(int v) { return fmt::format("{}.{}", v / 10000, v % 10000); }
+std::string version_text(int v) {
+  return fmt::format("{}.{}", v / 10000, v % 10000);
+}
 
 void check_wal_level(pq::Connection& conn, CheckReport& out) {
   auto level = pq::read_setting(conn, "wal_level");
@@ -49,9 +54,9 @@ void check_slots(pq::Connection& conn, const config::PipelineConfig& cfg, CheckR
   const int max = std::stoi(std::string(res->get(0, 0)));
   const int used = std::stoi(std::string(res->get(0, 1)));
   if (res->get(0, 2) == "t") {
-    out.push_back(item("replication slots", CheckStatus::Ok,
-                       fmt::format("slot \"{}\" exists ({} of {} in use); run resumes from it", cfg.source.slot, used,
-                                   max)));
+    out.push_back(
+        item("replication slots", CheckStatus::Ok,
+             fmt::format("slot \"{}\" exists ({} of {} in use); run resumes from it", cfg.source.slot, used, max)));
     return;
   }
   if (used < max) {
@@ -97,9 +102,10 @@ void check_privilege(pq::Connection& conn, CheckReport& out) {
     out.push_back(item("replication privilege", CheckStatus::Ok, fmt::format("role \"{}\" has REPLICATION", user)));
     return;
   }
-  out.push_back(item("replication privilege", CheckStatus::Fail,
-                     fmt::format("role \"{}\" has neither REPLICATION nor SUPERUSER: run ALTER ROLE {} WITH REPLICATION",
-                                 user, pq::quote_ident(user))));
+  out.push_back(
+      item("replication privilege", CheckStatus::Fail,
+           fmt::format("role \"{}\" has neither REPLICATION nor SUPERUSER: run ALTER ROLE {} WITH REPLICATION", user,
+                       pq::quote_ident(user))));
 }
 
 // crmsync creates the publication (CREATE on the database, ownership of every table) or extends an
@@ -147,12 +153,20 @@ void check_publication(pq::Connection& conn, const config::PipelineConfig& cfg, 
     if (res->get(r, 1) != "t" && !superuser) not_owned.emplace_back(res->get(r, 0));
   }
   const auto missing = lacking.size();
-  std::string list;
-  for (const auto& t : cfg.source.tables) list += (list.empty() ? "" : ", ") + pq::quote_qualified(t.schema, t.table);
+  // The statement a DBA would run, with each table's row filter as crmsync would set it.
+  const auto filters = cfg.row_filters();
+  std::vector<std::string> list;
+  std::vector<std::string> to_add;
+  for (const auto& t : cfg.source.tables) {
+    list.push_back(publication_entry(t, filters));
+    if (std::find(lacking.begin(), lacking.end(), pq::quote_qualified(t.schema, t.table)) != lacking.end()) {
+      to_add.push_back(list.back());
+    }
+  }
   const auto fix_sql =
-      exists ? fmt::format("ALTER PUBLICATION {} ADD TABLE {}", pq::quote_ident(pub), fmt::join(lacking, ", "))
+      exists ? fmt::format("ALTER PUBLICATION {} ADD TABLE {}", pq::quote_ident(pub), fmt::join(to_add, ", "))
              : fmt::format("CREATE PUBLICATION {} FOR TABLE {} WITH (publish_via_partition_root = true)",
-                           pq::quote_ident(pub), list);
+                           pq::quote_ident(pub), fmt::join(list, ", "));
   if (exists && missing == 0) {
     out.push_back(item("publication", CheckStatus::Ok, fmt::format("\"{}\" exists and has every table", pub)));
     return;
@@ -162,7 +176,8 @@ void check_publication(pq::Connection& conn, const config::PipelineConfig& cfg, 
     return;
   }
   if (exists && (superuser || (owns_pub && not_owned.empty()))) {
-    out.push_back(item("publication", CheckStatus::Ok, fmt::format("\"{}\" exists; run adds {} table(s)", pub, missing)));
+    out.push_back(
+        item("publication", CheckStatus::Ok, fmt::format("\"{}\" exists; run adds {} table(s)", pub, missing)));
     return;
   }
   std::string why;
@@ -172,10 +187,11 @@ void check_publication(pq::Connection& conn, const config::PipelineConfig& cfg, 
     if (!why.empty()) why += ", and ";
     why += fmt::format("it does not own {}", fmt::join(not_owned, ", "));
   }
-  out.push_back(item("publication", CheckStatus::Fail,
-                     fmt::format("crmsync cannot {} publication \"{}\": {}. Have the tables' owner (or a superuser) run "
-                                 "on the source: {}",
-                                 exists ? "extend" : "create", pub, why, fix_sql)));
+  out.push_back(
+      item("publication", CheckStatus::Fail,
+           fmt::format("crmsync cannot {} publication \"{}\": {}. Have the tables' owner (or a superuser) run "
+                       "on the source: {}",
+                       exists ? "extend" : "create", pub, why, fix_sql)));
 }
 
 std::string identity_problem(const TableInfo& t) {
@@ -213,13 +229,32 @@ void check_table(pq::Connection& conn, const config::TableName& name, SourcePref
     const char* identity = t.replica_identity == ReplicaIdentity::Full    ? "REPLICA IDENTITY FULL"
                            : t.replica_identity == ReplicaIdentity::Index ? "REPLICA IDENTITY USING INDEX"
                                                                           : "primary key";
-    const auto rows = t.estimated_rows < 0 ? std::string("not analyzed")
-                                           : fmt::format("~{:.0f} rows", t.estimated_rows);
+    const auto rows =
+        t.estimated_rows < 0 ? std::string("not analyzed") : fmt::format("~{:.0f} rows", t.estimated_rows);
     out.report.push_back(item(label, CheckStatus::Ok,
                               fmt::format("{} columns, {}, {}{}", t.columns.size(), identity, rows,
                                           t.kind == TableKind::Partitioned ? ", partitioned" : "")));
   }
   out.tables.emplace(name, t);
+}
+
+// A mapping's `where` becomes a publication row filter (PostgreSQL 15) and part of the copy
+// query: EXPLAIN parses and plans it against the table without running anything.
+void check_row_filter(pq::Connection& conn, const config::TableName& name, const std::string& where, CheckReport& out) {
+  const auto label = fmt::format("where of {}", name.qualified());
+  if (conn.server_version() < 150000) {
+    out.push_back(
+        item(label, CheckStatus::Fail, "row filters need PostgreSQL 15 or later on the source (publication WHERE)"));
+    return;
+  }
+  auto planned = conn.exec_params(
+      fmt::format("EXPLAIN SELECT 1 FROM {} WHERE ({})", pq::quote_qualified(name.schema, name.table), where), {});
+  if (!planned) {
+    out.push_back(item(label, CheckStatus::Fail,
+                       fmt::format("\"{}\" is not a condition on that table: {}", where, planned.error().message)));
+    return;
+  }
+  out.push_back(item(label, CheckStatus::Ok, fmt::format("rows where {} (copy and stream)", where)));
 }
 
 }  // namespace
@@ -249,8 +284,12 @@ SourcePreflight preflight_source(const config::PipelineConfig& cfg) {
   check_wal_senders(*conn, out.report);
   check_privilege(*conn, out.report);
   check_publication(*conn, cfg, out.report);
+  const auto filters = cfg.row_filters();
   for (const auto& table : cfg.source.tables) {
     check_table(*conn, table, out);
+    if (const auto it = filters.find(table); it != filters.end() && out.tables.contains(table)) {
+      check_row_filter(*conn, table, it->second, out.report);
+    }
   }
   return out;
 }

@@ -8,7 +8,8 @@
 namespace crmsync::cdc {
 
 Result<std::vector<PublicationProblem>> publication_problems(pq::Connection& conn, const std::string& publication,
-                                                             const std::vector<config::TableName>& tables) {
+                                                             const std::vector<config::TableName>& tables,
+                                                             const config::RowFilters& filters) {
   const auto name = pq::quote_ident(publication);
   std::vector<PublicationProblem> out;
   const auto add = [&out](PublicationProblem::Kind kind, std::string text) { out.push_back({kind, std::move(text)}); };
@@ -58,13 +59,22 @@ Result<std::vector<PublicationProblem>> publication_problems(pq::Connection& con
     const config::TableName t{std::string(rels->get(i, 0)), std::string(rels->get(i, 1))};
     published.insert(t);
     const auto qualified = pq::quote_qualified(t.schema, t.table);
-    if (rels->get(i, 3) == "t" || rels->get(i, 4) == "t") {
+    const bool has_filter = rels->get(i, 3) == "t";
+    const bool wants_filter = filters.contains(t);
+    if ((has_filter && !wants_filter) || rels->get(i, 4) == "t") {
       add(Kind::Other,
           fmt::format("publication \"{}\" has a {} on {}: the rows or columns it leaves out would silently "
                       "be missing on the target. Run on the source: ALTER PUBLICATION {} SET TABLE ... "
-                      "listing {} without WHERE or a column list",
-                      publication, rels->get(i, 3) == "t" ? "row filter" : "column list", t.qualified(), name,
+                      "listing {} without WHERE or a column list (or give its mapping that where)",
+                      publication, has_filter && !wants_filter ? "row filter" : "column list", t.qualified(), name,
                       qualified));
+    }
+    if (!has_filter && wants_filter) {
+      add(Kind::Other,
+          fmt::format("publication \"{}\" has no row filter on {}, whose mapping has where: {}; rows outside it "
+                      "would reach the target. Let crmsync create the publication (DROP PUBLICATION {} before the "
+                      "first run), or add the filter: ALTER PUBLICATION {} SET TABLE ... {} WHERE ({}) ...",
+                      publication, t.qualified(), filters.at(t), name, name, qualified, filters.at(t)));
     }
     if (rels->get(i, 2) == "p" && !via_root) {
       add(Kind::Other,

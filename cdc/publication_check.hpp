@@ -24,8 +24,11 @@ struct PublicationProblem {
 };
 
 /// Problems with `publication` for `tables`; empty when it publishes insert, update, delete and
-/// truncate of exactly these tables, whole rows, without row filters, via the partition root.
+/// truncate of exactly these tables, whole rows, via the partition root, with a row filter on
+/// exactly the tables `filters` names (whether it is the same filter is checked against the
+/// checkpoint's record: daemon/row_filter_record.hpp).
 Result<std::vector<PublicationProblem>> publication_problems(pq::Connection& conn, const std::string& publication,
-                                                             const std::vector<config::TableName>& tables);
+                                                             const std::vector<config::TableName>& tables,
+                                                             const config::RowFilters& filters);
 
 }  // namespace crmsync::cdc

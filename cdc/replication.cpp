@@ -1,13 +1,17 @@
 #include "cdc/replication.hpp"
 
+#include <fmt/format.h>
+
 #include <charconv>
 
-#include <fmt/format.h>
+#include "cdc/row_filter.hpp"
 
 namespace crmsync::cdc {
 namespace {
 
-Error protocol_error(std::string what) { return Error{ErrorCode::ProtocolViolation, std::move(what)}; }
+Error protocol_error(std::string what) {
+  return Error{ErrorCode::ProtocolViolation, std::move(what)};
+}
 
 }  // namespace
 
@@ -35,14 +39,14 @@ Result<SystemIdentity> identify_system(pq::Connection& repl) {
 }
 
 Result<CreatedSlot> create_slot_exporting_snapshot(pq::Connection& repl, const std::string& slot) {
-  auto res = repl.exec(fmt::format("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput (SNAPSHOT 'export')",
-                                   pq::quote_ident(slot)));
+  auto res =
+      repl.exec(fmt::format("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput (SNAPSHOT 'export')", pq::quote_ident(slot)));
   if (!res) {
     return res.take_error();
   }
   if (res->rows() != 1 || res->columns() < 3 || res->is_null(0, 2)) {
-    return protocol_error(fmt::format("CREATE_REPLICATION_SLOT on {} returned no exported snapshot",
-                                      repl.description()));
+    return protocol_error(
+        fmt::format("CREATE_REPLICATION_SLOT on {} returned no exported snapshot", repl.description()));
   }
   auto lsn = Lsn::parse(res->get(0, 1));
   if (!lsn) {
@@ -60,8 +64,10 @@ Result<std::optional<SlotInfo>> find_slot(pq::Connection& conn, const std::strin
   if (res->rows() == 0) {
     return std::optional<SlotInfo>{};
   }
-  SlotInfo info{.plugin = std::string(res->get(0, 0)), .database = std::string(res->get(0, 1)),
-                .confirmed_flush = std::nullopt, .active = res->get(0, 3) == "t"};
+  SlotInfo info{.plugin = std::string(res->get(0, 0)),
+                .database = std::string(res->get(0, 1)),
+                .confirmed_flush = std::nullopt,
+                .active = res->get(0, 3) == "t"};
   if (!res->is_null(0, 2)) {
     auto lsn = Lsn::parse(res->get(0, 2));
     if (lsn) {
@@ -81,43 +87,46 @@ Status drop_slot(pq::Connection& conn, const std::string& slot) {
 }
 
 Status ensure_publication(pq::Connection& conn, const std::string& publication,
-                          const std::vector<config::TableName>& tables) {
+                          const std::vector<config::TableName>& tables, const config::RowFilters& filters) {
   auto exists = conn.exec_params("SELECT 1 FROM pg_publication WHERE pubname = $1", {publication});
-  if (!exists) {
-    return exists.take_error();
-  }
-  std::string list;
-  for (const auto& t : tables) {
-    list += (list.empty() ? "" : ", ") + pq::quote_qualified(t.schema, t.table);
-  }
+  if (!exists) return exists.take_error();
+  // One transaction: a row filter PostgreSQL would enforce against the source's own UPDATEs is
+  // refused before anyone can see it. exec_params: a `where` is one expression, never a second
+  // statement.
+  std::vector<std::string> statements;
   if (exists->rows() == 0) {
-    auto created = conn.exec(fmt::format("CREATE PUBLICATION {} FOR TABLE {} WITH (publish_via_partition_root = true)",
-                                         pq::quote_ident(publication), list));
-    if (!created) {
-      return created.take_error();
-    }
-    return {};
-  }
-  // Existing publication: add what it lacks. pg_publication_tables lists leaf partitions unless
-  // publish_via_partition_root, which we set; compare on schema and name.
-  for (const auto& t : tables) {
-    auto has = conn.exec_params(
-        "SELECT 1 FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid "
-        "JOIN pg_class c ON c.oid = pr.prrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE p.pubname = $1 AND n.nspname = $2 AND c.relname = $3",
-        {publication, t.schema, t.table});
-    if (!has) {
-      return has.take_error();
-    }
-    if (has->rows() > 0) {
-      continue;
-    }
-    auto added = conn.exec(fmt::format("ALTER PUBLICATION {} ADD TABLE {}", pq::quote_ident(publication),
-                                       pq::quote_qualified(t.schema, t.table)));
-    if (!added) {
-      return added.take_error();
+    std::vector<std::string> list;
+    for (const auto& t : tables) list.push_back(publication_entry(t, filters));
+    statements.push_back(fmt::format("CREATE PUBLICATION {} FOR TABLE {} WITH (publish_via_partition_root = true)",
+                                     pq::quote_ident(publication), fmt::join(list, ", ")));
+  } else {
+    // Existing publication: add what it lacks. pg_publication_tables lists leaf partitions unless
+    // publish_via_partition_root, which we set; compare on schema and name.
+    for (const auto& t : tables) {
+      auto has = conn.exec_params(
+          "SELECT 1 FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid "
+          "JOIN pg_class c ON c.oid = pr.prrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+          "WHERE p.pubname = $1 AND n.nspname = $2 AND c.relname = $3",
+          {publication, t.schema, t.table});
+      if (!has) return has.take_error();
+      if (has->rows() > 0) continue;
+      statements.push_back(fmt::format("ALTER PUBLICATION {} ADD TABLE {}", pq::quote_ident(publication),
+                                       publication_entry(t, filters)));
     }
   }
+  if (statements.empty()) return {};
+  if (auto ok = conn.exec("BEGIN"); !ok) return ok.take_error();
+  const auto rollback = [&conn](Error e) -> Status {
+    (void)conn.exec("ROLLBACK");
+    return e;
+  };
+  for (const auto& sql : statements) {
+    if (auto ok = conn.exec_params(sql, {}); !ok) return rollback(ok.take_error());
+  }
+  if (!filters.empty()) {
+    if (auto ok = check_filter_columns(conn, publication); !ok) return rollback(ok.error());
+  }
+  if (auto ok = conn.exec("COMMIT"); !ok) return ok.take_error();
   return {};
 }
 

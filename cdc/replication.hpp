@@ -24,8 +24,8 @@ Result<SystemIdentity> identify_system(pq::Connection& repl);
 
 struct CreatedSlot {
   std::string name;
-  Lsn consistent_point;   // the stream starts here; the exported snapshot sees exactly what precedes it
-  std::string snapshot;   // valid only while `repl` stays open and runs no other command
+  Lsn consistent_point;  // the stream starts here; the exported snapshot sees exactly what precedes it
+  std::string snapshot;  // valid only while `repl` stays open and runs no other command
 };
 
 /// CREATE_REPLICATION_SLOT <slot> LOGICAL pgoutput (SNAPSHOT 'export') (replication connection).
@@ -43,9 +43,11 @@ Result<std::optional<SlotInfo>> find_slot(pq::Connection& conn, const std::strin
 Status drop_slot(pq::Connection& conn, const std::string& slot);
 
 /// Creates the publication FOR TABLE the given tables (publish_via_partition_root, so partitioned
-/// tables arrive under their root's name), or adds the missing tables to an existing one.
+/// tables arrive under their root's name), or adds the missing tables to an existing one; a table
+/// with a row filter (a mapping's `where`) gets it, refused when it reads columns outside the
+/// table's replica identity (cdc/row_filter.hpp).
 Status ensure_publication(pq::Connection& conn, const std::string& publication,
-                          const std::vector<config::TableName>& tables);
+                          const std::vector<config::TableName>& tables, const config::RowFilters& filters);
 Status drop_publication(pq::Connection& conn, const std::string& publication);
 
 }  // namespace crmsync::cdc

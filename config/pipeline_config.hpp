@@ -31,12 +31,12 @@ enum class OnInvalid { DeadLetter, Skip, Halt };
 enum class ReplicationRole { Replica, Origin };
 
 struct SourceConfig {
-  std::string dsn;                  // secret-bearing: never log it, use redact_dsn()
-  std::vector<TableName> tables;    // default: every `from` in mappings
-  std::string slot;                 // default: crmsync_<name>
-  std::string publication;          // default: crmsync_<name>
+  std::string dsn;                // secret-bearing: never log it, use redact_dsn()
+  std::vector<TableName> tables;  // default: every `from` in mappings
+  std::string slot;               // default: crmsync_<name>
+  std::string publication;        // default: crmsync_<name>
   int connect_timeout_s = 10;
-  int receive_timeout_s = 60;       // like wal_receiver_timeout; 0 disables
+  int receive_timeout_s = 60;  // like wal_receiver_timeout; 0 disables
 };
 
 struct TargetConfig {
@@ -48,7 +48,7 @@ struct TargetConfig {
 };
 
 struct SnapshotConfig {
-  int parallel = 2;                 // tables/chunks copied at once, 1..64
+  int parallel = 2;  // tables/chunks copied at once, 1..64
   bool truncate_target = false;
   std::int64_t chunk_rows = 1'000'000;  // split tables larger than this into chunks
 };
@@ -119,9 +119,9 @@ struct Split {
 };
 
 struct ColumnMapping {
-  std::string to;                     // target column name (unused with split)
-  std::vector<Transform> transform;   // in order
-  std::vector<Validator> validate;    // after the transforms
+  std::string to;                       // target column name (unused with split)
+  std::vector<Transform> transform;     // in order
+  std::vector<Validator> validate;      // after the transforms
   std::optional<std::string> fallback;  // `default`: written instead of NULL, after the transforms
   std::optional<Lookup> lookup;
   std::optional<Split> split;
@@ -144,13 +144,16 @@ struct AddedColumn {
 
 struct Mapping {
   TableName from;
-  TableName to;                                   // default: same as from
-  std::map<std::string, ColumnMapping> columns;   // source column -> mapping
+  TableName to;                                  // default: same as from
+  std::map<std::string, ColumnMapping> columns;  // source column -> mapping
   std::vector<std::string> exclude;
-  std::map<std::string, AddedColumn> add;         // target column -> how it is filled
+  std::map<std::string, AddedColumn> add;  // target column -> how it is filled
   std::optional<std::string> where;
   OnInvalid on_invalid = OnInvalid::DeadLetter;
 };
+
+/// Source table -> its mapping's `where` (only tables that have one).
+using RowFilters = std::map<TableName, std::string>;
 
 struct PipelineConfig {
   std::string name;       // [a-z0-9_]+
@@ -164,6 +167,8 @@ struct PipelineConfig {
 
   /// The mapping whose `from` is this table, or nullptr (identity: copied as-is).
   [[nodiscard]] const Mapping* mapping_for(const TableName& source_table) const;
+  /// The `where` of every mapping of a table in source.tables.
+  [[nodiscard]] RowFilters row_filters() const;
 };
 
 }  // namespace crmsync::config

@@ -296,7 +296,11 @@ std::string copy_out_sql(const CopyTable& table, const cdc::ChunkRange& range) {
     for (const auto& c : table.plan.columns) cols.push_back(pq::quote_ident(c.source));
   }
   const bool only = table.source_info.kind == TableKind::Table;  // a partitioned parent reads its partitions
-  const auto where = cdc::chunk_predicate(table.chunking, table.key_column, range);
+  auto where = cdc::chunk_predicate(table.chunking, table.key_column, range);
+  if (!table.row_filter.empty()) {
+    where = where.empty() ? "WHERE (" + table.row_filter + ")"
+                          : "WHERE (" + table.row_filter + ") AND " + where.substr(std::string_view("WHERE ").size());
+  }
   return fmt::format("COPY (SELECT {} FROM {}{}{}{}) TO STDOUT{}", fmt::join(cols, ", "), only ? "ONLY " : "",
                      pq::quote_qualified(table.source.schema, table.source.table), where.empty() ? "" : " ", where,
                      table.binary ? " (FORMAT binary)" : "");

@@ -34,6 +34,9 @@ struct CopyTable {
   std::shared_ptr<const mapping::RowMapper> mapper;
   std::vector<std::string> read_columns;
   config::OnInvalid on_invalid = config::OnInvalid::DeadLetter;
+  // The publication's row filter on this table (its mapping's `where`, as the source deparsed
+  // it), or empty: the copy reads only the rows the stream would send.
+  std::string row_filter;
 };
 
 struct CopyTask {

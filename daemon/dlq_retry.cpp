@@ -1,6 +1,7 @@
 // `crmsync dlq retry <id|all>`: applies dead letters through the current mapping, each key's
-// letters in their order, one target transaction per key. A letter the mapping still refuses
-// stays, with the new reason, and so do the later letters of its key.
+// letters in their order, one target transaction per key. A letter the mapping still refuses, or
+// an UPDATE or DELETE whose row the target does not have, stays with the reason, and so do the
+// later letters of its key.
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -157,27 +158,43 @@ Result<Outcome> retry_key(const config::PipelineConfig& cfg, pq::Connection& tar
       (void)target.exec("ROLLBACK");
       return st.take_error();
     }
-    if (st->refused) {
+    // A letter that stays keeps the key's later letters behind it; what came before commits.
+    const auto keep = [&](const std::string& reason) -> Status {
       auto noted = target.exec_params(
           fmt::format("UPDATE {}.dead_letters SET reason = $2 WHERE id = $1::bigint", sink::postgres::kStateSchema),
-          {std::to_string(s.id), "still refused by the current mapping: " + *st->refused});
+          {std::to_string(s.id), reason});
       if (!noted) {
         (void)target.exec("ROLLBACK");
         return noted.take_error();
       }
       outcome.left = static_cast<std::int64_t>(letters.size() - i);
+      return {};
+    };
+    if (st->refused) {
+      if (auto ok = keep("still refused by the current mapping: " + *st->refused); !ok) return ok.take_error();
       break;
     }
     auto applied = target.exec_params(st->sql, st->params);
-    if (applied) {
-      applied = target.exec_params(
-          fmt::format("DELETE FROM {}.dead_letters WHERE id = $1::bigint", sink::postgres::kStateSchema),
-          {std::to_string(s.id)});
-    }
     if (!applied) {
       (void)target.exec("ROLLBACK");
       return Error{applied.error().code, fmt::format("dead letter {} ({} {}): {}", s.id, s.letter.source_table,
                                                      s.letter.key, applied.error().message)};
+    }
+    // An UPDATE or DELETE that finds no row did not apply the letter: counting it as applied and
+    // deleting it would lose the change without a trace.
+    if (s.letter.op != LetterOp::Insert && applied->affected() == 0) {
+      if (auto ok = keep("the target has no row with this key (deleted there, or its insert was dropped from the "
+                         "queue); restore the row and retry, or drop this letter");
+          !ok)
+        return ok.take_error();
+      break;
+    }
+    auto removed = target.exec_params(
+        fmt::format("DELETE FROM {}.dead_letters WHERE id = $1::bigint", sink::postgres::kStateSchema),
+        {std::to_string(s.id)});
+    if (!removed) {
+      (void)target.exec("ROLLBACK");
+      return removed.take_error();
     }
     ++outcome.applied;
   }
@@ -255,8 +272,8 @@ ExitCode dlq_retry_command(const config::PipelineConfig& cfg, const std::string&
     total.applied += done->applied;
     total.left += done->left;
   }
-  std::printf("applied %lld dead letter(s); %lld still refused (see crmsync dlq list)\n",
-              static_cast<long long>(total.applied), static_cast<long long>(total.left));
+  std::printf("applied %lld dead letter(s); %lld left (see crmsync dlq list)\n", static_cast<long long>(total.applied),
+              static_cast<long long>(total.left));
   std::fflush(stdout);
   return total.left == 0 ? ExitCode::Ok : ExitCode::Failure;
 }

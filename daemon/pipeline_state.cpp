@@ -6,6 +6,8 @@
 
 #include "cdc/publication_check.hpp"
 #include "cdc/replication.hpp"
+#include "cdc/row_filter.hpp"
+#include "daemon/row_filter_record.hpp"
 #include "daemon/sessions.hpp"
 #include "daemon/source_tables.hpp"
 #include "pq/connection.hpp"
@@ -38,7 +40,7 @@ Result<std::optional<Lsn>> target_applied(const config::PipelineConfig& cfg) {
 // The publication on a pipeline that has not begun: a first run adds missing tables itself, so
 // only what it would refuse is reported.
 void check_new_publication(const config::PipelineConfig& cfg, pq::Connection& source, CheckReport& out) {
-  auto problems = cdc::publication_problems(source, cfg.source.publication, cfg.source.tables);
+  auto problems = cdc::publication_problems(source, cfg.source.publication, cfg.source.tables, cfg.row_filters());
   if (!problems) {
     out.push_back(item("publication settings", CheckStatus::Fail, problems.error().message));
     return;
@@ -96,13 +98,22 @@ void check_started(const config::PipelineConfig& cfg, const checkpoint::Store& s
   } else {
     out.push_back(item("source tables", CheckStatus::Ok, "each is the relation the copy began with"));
   }
-  auto problems = cdc::publication_problems(source, cfg.source.publication, cfg.source.tables);
+  auto problems = cdc::publication_problems(source, cfg.source.publication, cfg.source.tables, cfg.row_filters());
   if (!problems) {
     out.push_back(item("publication settings", CheckStatus::Fail, problems.error().message));
     return;
   }
   std::vector<std::string> texts;
   for (const auto& p : *problems) texts.push_back(p.text);
+  auto recorded = RowFilterRecord::load(store);
+  auto published = cdc::published_row_filters(source, cfg.source.publication);
+  if (!recorded) {
+    texts.push_back(recorded.error().message);
+  } else if (!published) {
+    texts.push_back(published.error().message);
+  } else if (auto refusal = row_filter_refusal(*recorded, cfg, *published)) {
+    texts.push_back(std::move(*refusal));
+  }
   out.push_back(
       texts.empty()
           ? item("publication settings", CheckStatus::Ok,

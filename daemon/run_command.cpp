@@ -10,6 +10,7 @@
 
 #include "cdc/publication_check.hpp"
 #include "cdc/replication.hpp"
+#include "cdc/row_filter.hpp"
 #include "cdc/snapshot.hpp"
 #include "checkpoint/store.hpp"
 #include "daemon/check_command.hpp"
@@ -17,6 +18,7 @@
 #include "daemon/copy_setup.hpp"
 #include "daemon/notify.hpp"
 #include "daemon/pipeline_state.hpp"
+#include "daemon/row_filter_record.hpp"
 #include "daemon/sessions.hpp"
 #include "daemon/signals.hpp"
 #include "daemon/source_tables.hpp"
@@ -93,14 +95,36 @@ Status open_session(Session& s) {
 }
 
 // The checkpoint and the source must describe the same slot on the same cluster.
-// An existing publication is used only when it carries every change of source.tables.
-Status check_publication(Session& s) {
-  auto problems = cdc::publication_problems(*s.source, s.cfg.source.publication, s.cfg.source.tables);
+// An existing publication is used only when it carries every change of source.tables; once the
+// copy has begun, also only with the row filters it began under.
+Status check_publication(Session& s, bool started) {
+  const auto filters = s.cfg.row_filters();
+  auto problems = cdc::publication_problems(*s.source, s.cfg.source.publication, s.cfg.source.tables, filters);
   if (!problems) return problems.take_error();
-  if (problems->empty()) return {};
-  std::vector<std::string> texts;
-  for (auto& p : *problems) texts.push_back(std::move(p.text));
-  return mismatch(fmt::format("the publication does not match the config: {}", fmt::join(texts, "; ")));
+  if (!problems->empty()) {
+    std::vector<std::string> texts;
+    for (auto& p : *problems) texts.push_back(std::move(p.text));
+    return mismatch(fmt::format("the publication does not match the config: {}", fmt::join(texts, "; ")));
+  }
+  if (!started) return {};
+  auto recorded = RowFilterRecord::load(*s.store);
+  if (!recorded) return recorded.take_error();
+  auto published = cdc::published_row_filters(*s.source, s.cfg.source.publication);
+  if (!published) return published.take_error();
+  if (auto refusal = row_filter_refusal(*recorded, s.cfg, *published)) return mismatch(std::move(*refusal));
+  return {};
+}
+
+// The copy reads each table through its publication row filter, as the source deparsed it, so
+// that the copy and the stream let exactly the same rows through (cdc/row_filter.hpp).
+Status use_row_filters(Session& s, std::vector<CopyTable>& tables) {
+  auto published = cdc::published_row_filters(*s.source, s.cfg.source.publication);
+  if (!published) return published.take_error();
+  for (auto& t : tables) {
+    const auto it = published->find(t.source);
+    t.row_filter = it == published->end() ? std::string() : it->second;
+  }
+  return {};
 }
 
 Status check_identity(Session& s, bool slot_exists) {
@@ -177,10 +201,17 @@ Result<CopyOutcome> first_copy(Session& s, std::vector<CopyTable>& tables) {
                     sink::postgres::kStateSchema, s.cfg.name, s.cfg.state_dir, start_over_advice(s.cfg)));
   }
   if (auto ok = prepare_empty_targets(s.cfg, *s.target, tables); !ok) return ok.take_error();
-  if (auto ok = cdc::ensure_publication(*s.source, s.cfg.source.publication, s.cfg.source.tables); !ok) {
+  if (auto ok = cdc::ensure_publication(*s.source, s.cfg.source.publication, s.cfg.source.tables, s.cfg.row_filters());
+      !ok) {
     return ok.take_error();
   }
-  if (auto ok = check_publication(s); !ok) return ok.take_error();
+  if (auto ok = check_publication(s, false); !ok) return ok.take_error();
+  if (auto ok = use_row_filters(s, tables); !ok) return ok.take_error();
+  {
+    auto published = cdc::published_row_filters(*s.source, s.cfg.source.publication);
+    if (!published) return published.take_error();
+    if (auto ok = RowFilterRecord{s.cfg.row_filters(), *published}.save(*s.store); !ok) return ok.take_error();
+  }
   // Record the intent first (LSN 0/0): a crash during CREATE_REPLICATION_SLOT then leaves a slot
   // that the next start knows to be its own (check_identity).
   checkpoint::SourceIdentity intent{.system_identifier = s.identity.system_identifier,
@@ -230,6 +261,7 @@ Status reconcile(Session& s) {
 
 Result<CopyOutcome> resume_copy(Session& s, std::vector<CopyTable>& tables) {
   if (auto ok = reconcile(s); !ok) return ok.take_error();
+  if (auto ok = use_row_filters(s, tables); !ok) return ok.take_error();
   // A fresh snapshot, exported from a transaction this session holds open while workers import
   // it. The holder reads no table, so it holds no lock while it waits for the copy.
   auto holder = cdc::SnapshotSession::begin_exported(s.source_opts);
@@ -355,7 +387,7 @@ ExitCode run_attempt(const config::PipelineConfig& cfg, const RunOptions& option
   // config has followed since (daemon/source_tables.hpp).
   if (auto known = reconcile_source_tables(cfg, *s.source, *s.store); !known) return fail(known.error());
   if (phase != checkpoint::Phase::New) {
-    if (auto ok = check_publication(s); !ok) return fail(ok.error());
+    if (auto ok = check_publication(s, true); !ok) return fail(ok.error());
   }
   if (phase == checkpoint::Phase::New || phase == checkpoint::Phase::Copying) {
     auto tables = describe_tables(cfg, *s.source, *s.target, phase == checkpoint::Phase::Copying);

@@ -51,7 +51,6 @@ std::vector<std::string> unsupported_features(const config::PipelineConfig& cfg)
     for (const auto& [column, c] : m.columns) {
       if (c.lookup) out.push_back(prefix + "columns." + column + ".lookup");
     }
-    if (m.where) out.push_back(prefix + "where");
   }
   return out;
 }

@@ -1,15 +1,13 @@
 #include "pq/connection.hpp"
 
+#include <fmt/format.h>
 #include <libpq-fe.h>
+#include <spdlog/spdlog.h>
 
 #include <array>
 
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
 namespace crmsync::pq {
 namespace {
-
 
 // A connection failure can be transient (server restarting, network); a bad password or a missing
 // database is not.
@@ -48,13 +46,23 @@ std::optional<std::string> take_option(PQconninfoOption* opts, std::string_view 
 
 }  // namespace
 
-void QueryResult::Deleter::operator()(pg_result* r) const { PQclear(r); }
-void Connection::Deleter::operator()(pg_conn* c) const { PQfinish(c); }
+void QueryResult::Deleter::operator()(pg_result* r) const {
+  PQclear(r);
+}
+void Connection::Deleter::operator()(pg_conn* c) const {
+  PQfinish(c);
+}
 
 QueryResult::QueryResult(pg_result* res) : res_(res) {}
-int QueryResult::rows() const { return PQntuples(res_.get()); }
-int QueryResult::columns() const { return PQnfields(res_.get()); }
-bool QueryResult::is_null(int row, int col) const { return PQgetisnull(res_.get(), row, col) != 0; }
+int QueryResult::rows() const {
+  return PQntuples(res_.get());
+}
+int QueryResult::columns() const {
+  return PQnfields(res_.get());
+}
+bool QueryResult::is_null(int row, int col) const {
+  return PQgetisnull(res_.get(), row, col) != 0;
+}
 std::string_view QueryResult::get(int row, int col) const {
   return {PQgetvalue(res_.get(), row, col), static_cast<std::size_t>(PQgetlength(res_.get(), row, col))};
 }
@@ -64,7 +72,12 @@ std::optional<std::string> QueryResult::get_opt(int row, int col) const {
   }
   return std::string(get(row, col));
 }
-int QueryResult::column_index(const char* name) const { return PQfnumber(res_.get(), name); }
+int QueryResult::column_index(const char* name) const {
+  return PQfnumber(res_.get(), name);
+}
+std::int64_t QueryResult::affected() const {
+  return std::strtoll(PQcmdTuples(res_.get()), nullptr, 10);
+}
 
 Connection::Connection(pg_conn* conn, std::string description) : conn_(conn), description_(std::move(description)) {}
 
@@ -91,10 +104,8 @@ std::string startup_options(std::string_view dsn, const std::vector<Setting>& se
 // No tcp_user_timeout: it also ends a connection whose peer stops reading for that long (a target
 // statement waiting on a lock while we pipeline behind it), which is no failure. Placed before the
 // user's string, so a DSN that sets them (or tcp_user_timeout) wins.
-constexpr std::array<std::pair<const char*, const char*>, 4> kKeepalives{{{"keepalives", "1"},
-                                                                          {"keepalives_idle", "30"},
-                                                                          {"keepalives_interval", "10"},
-                                                                          {"keepalives_count", "3"}}};
+constexpr std::array<std::pair<const char*, const char*>, 4> kKeepalives{
+    {{"keepalives", "1"}, {"keepalives_idle", "30"}, {"keepalives_interval", "10"}, {"keepalives_count", "3"}}};
 
 }  // namespace
 
@@ -187,13 +198,14 @@ Result<QueryResult> Connection::exec_params(std::string_view sql,
 Result<QueryResult> Connection::check(QueryResult res) {
   const auto* raw = res.raw();
   const auto status = raw != nullptr ? PQresultStatus(raw) : PGRES_FATAL_ERROR;
-  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_COPY_OUT ||
-      status == PGRES_COPY_IN || status == PGRES_COPY_BOTH) {
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_COPY_OUT || status == PGRES_COPY_IN ||
+      status == PGRES_COPY_BOTH) {
     return res;
   }
   if (PQstatus(conn_.get()) != CONNECTION_OK) {
     return Error{ErrorCode::ConnectionFailed,
-                 fmt::format("connection to {} lost: {}", description_, one_line(PQerrorMessage(conn_.get()))), Retry::Yes};
+                 fmt::format("connection to {} lost: {}", description_, one_line(PQerrorMessage(conn_.get()))),
+                 Retry::Yes};
   }
   const char* sqlstate = raw != nullptr ? PQresultErrorField(raw, PG_DIAG_SQLSTATE) : nullptr;
   const auto message = raw != nullptr ? server_error(raw) : one_line(PQerrorMessage(conn_.get()));
@@ -203,13 +215,19 @@ Result<QueryResult> Connection::check(QueryResult res) {
                retry ? Retry::Yes : Retry::No};
 }
 
-int Connection::server_version() const { return PQserverVersion(conn_.get()); }
-int Connection::backend_pid() const { return PQbackendPID(conn_.get()); }
+int Connection::server_version() const {
+  return PQserverVersion(conn_.get());
+}
+int Connection::backend_pid() const {
+  return PQbackendPID(conn_.get());
+}
 std::optional<std::string> Connection::option(std::string_view keyword) const {
   return take_option(PQconninfo(conn_.get()), keyword);
 }
 
-bool Connection::ok() const { return PQstatus(conn_.get()) == CONNECTION_OK; }
+bool Connection::ok() const {
+  return PQstatus(conn_.get()) == CONNECTION_OK;
+}
 
 std::string one_line(const char* message) {
   // libpq messages end with a newline and sometimes span lines.
@@ -266,11 +284,16 @@ std::string describe_dsn(std::string_view dsn) {
       continue;
     }
     const std::string_view key = o->keyword;
-    if (key == "user") user = o->val;
-    else if (key == "host") host = o->val;
-    else if (key == "hostaddr" && host.empty()) host = o->val;
-    else if (key == "port") port = o->val;
-    else if (key == "dbname") dbname = o->val;
+    if (key == "user")
+      user = o->val;
+    else if (key == "host")
+      host = o->val;
+    else if (key == "hostaddr" && host.empty())
+      host = o->val;
+    else if (key == "port")
+      port = o->val;
+    else if (key == "dbname")
+      dbname = o->val;
   }
   PQconninfoFree(opts);
   std::string out;

@@ -2,6 +2,7 @@
 // A thin RAII layer over libpq shared by cdc/ (the source) and sink/postgres/ (the target), so the
 // two do not each grow their own copy of connection, result and quoting code.
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,7 +26,7 @@ struct Setting {
 };
 
 struct ConnectOptions {
-  std::string dsn;               // secret-bearing; never logged (see describe_dsn)
+  std::string dsn;  // secret-bearing; never logged (see describe_dsn)
   int connect_timeout_s = 10;
   ReplicationMode replication = ReplicationMode::None;
   std::string application_name = "crmsync";
@@ -50,6 +51,8 @@ class QueryResult {
   [[nodiscard]] std::string_view get(int row, int col) const;
   [[nodiscard]] std::optional<std::string> get_opt(int row, int col) const;
   [[nodiscard]] int column_index(const char* name) const;  // -1 when absent
+  /// Rows an INSERT, UPDATE, DELETE or COPY changed (PQcmdTuples); 0 for other statements.
+  [[nodiscard]] std::int64_t affected() const;
   [[nodiscard]] pg_result* raw() const { return res_.get(); }
 
  private:

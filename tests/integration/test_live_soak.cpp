@@ -11,6 +11,7 @@
 #include <chrono>
 #include <csignal>
 #include <fstream>
+#include <map>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -104,13 +105,37 @@ bool all_equal(const PipelineFixture& p) {
   return true;
 }
 
-// For a failure: each table that differs, with its row counts on both sides.
+// For a failure: each table that differs, with its row counts on both sides and the first rows
+// that differ (as text on each side), so that a rare failure can be diagnosed from its log.
 std::string differing_tables(const PipelineFixture& p) {
   std::string out;
+  const auto rows = [](const PgCluster& c, const std::string& table) {
+    return c.query_value(fmt::format("SELECT string_agg(t::text, E'\\n' ORDER BY id) FROM {} t", table));
+  };
+  const auto split = [](const std::string& text) {
+    std::map<std::string, std::string> by_id;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) by_id[line.substr(1, line.find(',') - 1)] = line.substr(0, 300);
+    return by_id;
+  };
   for (const auto& [table, order] : soak_tables()) {
     if (table_checksum(p.target, table, order) == table_checksum(p.source, table, order)) continue;
-    out += fmt::format("{} (source {} rows, target {} rows); ", table, row_count(p.source, table),
+    out += fmt::format("{} (source {} rows, target {} rows):", table, row_count(p.source, table),
                        row_count(p.target, table));
+    auto source = split(rows(p.source, table));
+    auto target = split(rows(p.target, table));
+    int shown = 0;
+    for (const auto& [id, line] : source) {
+      const auto it = target.find(id);
+      if (it != target.end() && it->second == line) continue;
+      if (++shown > 5) break;
+      out += fmt::format("\n  source {}\n  target {}", line, it == target.end() ? "(missing)" : it->second);
+    }
+    for (const auto& [id, line] : target) {
+      if (source.contains(id) || ++shown > 8) continue;
+      out += fmt::format("\n  source (missing)\n  target {}", line);
+    }
+    out += "\n";
   }
   return out;
 }

@@ -283,7 +283,7 @@ TEST_CASE(
   const auto still = p.crmsync({"dlq", "retry", "all"});
   CAPTURE(still.err);
   CHECK(still.exit_code == 1);
-  CHECK(still.out == fmt::format("applied 0 dead letter(s); {} still refused (see crmsync dlq list)\n", 2 * kRounds));
+  CHECK(still.out == fmt::format("applied 0 dead letter(s); {} left (see crmsync dlq list)\n", 2 * kRounds));
   // The mapping fixed (the new CRM accepts any text here): each key's letters are applied in order.
   p.write_config({"public.contacts"},
                  "apply:\n  max_batch_delay_ms: 10\nmappings:\n  - from: public.contacts\n    "
@@ -291,7 +291,7 @@ TEST_CASE(
   const auto retried = p.crmsync({"dlq", "retry", "all"});
   CAPTURE(retried.err);
   CHECK(retried.exit_code == 0);
-  CHECK(retried.out == fmt::format("applied {} dead letter(s); 0 still refused (see crmsync dlq list)\n", 2 * kRounds));
+  CHECK(retried.out == fmt::format("applied {} dead letter(s); 0 left (see crmsync dlq list)\n", 2 * kRounds));
   CHECK(p.target.query_value("SELECT email FROM public.contacts WHERE id = 2") == fmt::format("fixed{}@x.io", kRounds));
   CHECK(p.target.query_value("SELECT string_agg(id::text, ',' ORDER BY id) FROM public.contacts WHERE id > 100 AND "
                              "id < 200") == "101,102,103,104");
@@ -303,6 +303,27 @@ TEST_CASE(
       [&] { return p.target.query_value("SELECT email FROM public.contacts WHERE id = 2") == "after@x.io"; }, 60s));
   again.signal(SIGTERM);
   CHECK(again.wait().exit_code == 0);
+  // An UPDATE letter whose row the target no longer has: the retry must not count it applied and
+  // delete it (the change would be gone without a trace); it stays, saying why.
+  p.write_config({"public.contacts"},
+                 "apply:\n  max_batch_delay_ms: 10\nmappings:\n  - from: public.contacts\n    "
+                 "columns:\n      email: {validate: email}\n");
+  BackgroundProcess third({crmsync_binary(), "run", "-c", p.config_path()});
+  p.source.exec("UPDATE public.contacts SET email = 'not an address' WHERE id = 999");
+  REQUIRE(wait_until([&] { return nlohmann::json::parse(p.crmsync({"dlq", "list", "--json"}).out).size() == 1; }, 60s));
+  third.signal(SIGTERM);
+  REQUIRE(third.wait().exit_code == 0);
+  p.target.exec("DELETE FROM public.contacts WHERE id = 999");
+  p.write_config({"public.contacts"},
+                 "apply:\n  max_batch_delay_ms: 10\nmappings:\n  - from: public.contacts\n    "
+                 "columns:\n      email: {transform: trim}\n");
+  const auto missing = p.crmsync({"dlq", "retry", "all"});
+  CHECK(missing.exit_code == 1);
+  CHECK(missing.out == "applied 0 dead letter(s); 1 left (see crmsync dlq list)\n");
+  const auto kept = nlohmann::json::parse(p.crmsync({"dlq", "list", "--json"}).out);
+  REQUIRE(kept.size() == 1);
+  CHECK(kept[0]["operation"] == "update");
+  CHECK(kept[0]["reason"].get<std::string>().find("the target has no row with this key") != std::string::npos);
 }
 
 TEST_CASE(

@@ -59,12 +59,13 @@ TEST_CASE(
   m.columns["email"].transform.push_back(config::Transform::of(config::TransformKind::Trim));
   m.columns["email"].validate.push_back(config::Validator::of(config::ValidatorKind::Email));
   m.columns["id"] = renamed("legacy_id");
-  m.where = "deleted_at IS NULL";
+  m.where = "deleted_at IS NULL";  // applied: a publication row filter and the copy's WHERE
+  m.columns["account_id"].lookup = config::Lookup{};
   cfg.mappings.push_back(m);
-  CHECK(mapping::unsupported_features(cfg) == std::vector<std::string>{"mappings[0] (public.contacts): where"});
-  cfg.mappings[0].where.reset();
+  CHECK(mapping::unsupported_features(cfg) ==
+        std::vector<std::string>{"mappings[0] (public.contacts): columns.account_id.lookup"});
+  cfg.mappings[0].columns.erase("account_id");
   CHECK(mapping::unsupported_features(cfg).empty());
-  cfg.mappings[0].columns.erase("email");
   cfg.mappings[0].where.reset();
   CHECK(mapping::unsupported_features(cfg).empty());
 }
