@@ -150,6 +150,10 @@ struct Mapping {
   std::map<std::string, AddedColumn> add;  // target column -> how it is filled
   std::optional<std::string> where;
   OnInvalid on_invalid = OnInvalid::DeadLetter;
+  // Target columns that updates and deletes locate rows by (empty: the source's replica identity,
+  // as mapped). With a `constant` among them, the pipeline owns only the rows carrying it: its
+  // copy, re-copy and TRUNCATE empty those rows, never the table (consolidation).
+  std::vector<std::string> key;
 };
 
 /// Source table -> its mapping's `where` (only tables that have one).

@@ -1,9 +1,9 @@
 // `mappings:`: each mapping's tables, columns (rename, transforms, validator, lookup), exclusions
 // and policy, and the checks across mappings (same source twice, same target twice).
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "config/detail/rules.hpp"
 #include "config/detail/validate.hpp"
@@ -12,7 +12,7 @@ namespace crmsync::config::detail {
 
 namespace {
 
-constexpr std::string_view kMappingKeys[] = {"from", "to", "columns", "exclude", "add", "where", "on_invalid"};
+constexpr std::string_view kMappingKeys[] = {"from", "to", "columns", "exclude", "add", "where", "on_invalid", "key"};
 constexpr std::string_view kColumnKeys[] = {"to", "transform", "validate", "default", "lookup", "split"};
 constexpr std::string_view kLookupKeys[] = {"table", "match", "take"};
 constexpr std::string_view kOnInvalid[] = {"dead_letter", "skip", "halt"};
@@ -135,7 +135,8 @@ void read_exclude(Context& ctx, const Value& v, Mapping& m, const std::string& c
     const auto first = std::find(m.exclude.begin(), m.exclude.end(), column->value);
     if (first != m.exclude.end()) {
       const auto index = static_cast<std::size_t>(first - m.exclude.begin());
-      ctx.error(item.pos, item.path, fmt::format("column {} is listed twice (first at {})", column->shown(), paths[index]));
+      ctx.error(item.pos, item.path,
+                fmt::format("column {} is listed twice (first at {})", column->shown(), paths[index]));
       continue;
     }
     if (m.columns.contains(column->value)) {
@@ -146,6 +147,28 @@ void read_exclude(Context& ctx, const Value& v, Mapping& m, const std::string& c
     m.exclude.push_back(std::move(column->value));
     paths.push_back(item.path);
   }
+}
+
+// The target key: target columns (written by the mapping; run checks that against the catalog)
+// that updates and deletes locate rows by, e.g. [source_system, legacy_id] when several legacy
+// systems feed one table.
+void read_key(Context& ctx, const Value& v, Mapping& m) {
+  if (!expect_list(ctx, v)) return;
+  std::vector<std::string> paths;
+  for (const Value& item : items_of(v)) {
+    auto column = read_nonempty(ctx, item);
+    if (!column) continue;
+    const auto first = std::find(m.key.begin(), m.key.end(), column->value);
+    if (first != m.key.end()) {
+      ctx.error(item.pos, item.path,
+                fmt::format("column {} is listed twice (first at {})", column->shown(),
+                            paths[static_cast<std::size_t>(first - m.key.begin())]));
+      continue;
+    }
+    m.key.push_back(std::move(column->value));
+    paths.push_back(item.path);
+  }
+  if (m.key.empty() && paths.empty()) ctx.error(v.pos, v.path, "list at least one target column");
 }
 
 void read_mapping(Context& ctx, const Value& item, Mapping& m, MappingSite& site) {
@@ -181,6 +204,7 @@ void read_mapping(Context& ctx, const Value& item, Mapping& m, MappingSite& site
   if (auto p = s.get("on_invalid")) {
     if (auto i = read_choice(ctx, *p, "on_invalid policy", kOnInvalid)) m.on_invalid = static_cast<OnInvalid>(*i);
   }
+  if (auto k = s.get("key")) read_key(ctx, *k, m);
 }
 
 // Two mappings of one source table would disagree on what a row becomes; two mappings into one
@@ -188,7 +212,8 @@ void read_mapping(Context& ctx, const Value& item, Mapping& m, MappingSite& site
 void check_against_earlier(Context& ctx, const MappingsRead& out, const MappingSite& site) {
   const auto index_of = [&](auto pred) {
     const auto it = std::find_if(out.sites.begin(), out.sites.end(), pred);
-    return it == out.sites.end() ? std::string() : index_path("mappings", static_cast<std::size_t>(it - out.sites.begin()));
+    return it == out.sites.end() ? std::string()
+                                 : index_path("mappings", static_cast<std::size_t>(it - out.sites.begin()));
   };
   if (site.from) {
     const auto earlier = index_of([&](const MappingSite& o) { return o.from && o.from->name == site.from->name; });

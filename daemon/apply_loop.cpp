@@ -272,9 +272,20 @@ Status ApplyLoop::apply_truncate(const cdc::pgoutput::Truncate& t) {
     for (const auto& r : p.ranges) {
       if (auto ok = applier_.remove_range(p.rel->route, *key, r.lower, r.upper); !ok) return ok;
     }
-    if (t.restart_identity) {
+    if (t.restart_identity && p.rel->route.owned.empty()) {
       if (auto ok = applier_.restart_identity(p.rel->route); !ok) return ok;
     }
+  }
+  // A table other pipelines write too (consolidation): only this pipeline's rows go, by DELETE,
+  // and the table's sequences are left alone (they number every pipeline's rows).
+  std::vector<const sink::postgres::Route*> shared;
+  std::erase_if(whole, [&](const sink::postgres::Route* r) {
+    if (r->owned.empty()) return false;
+    shared.push_back(r);
+    return true;
+  });
+  for (const auto* route : shared) {
+    if (auto ok = applier_.remove_all(*route); !ok) return ok;
   }
   if (whole.empty()) return {};
   if (check->referenced) {

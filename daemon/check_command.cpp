@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
 #include "cdc/preflight.hpp"
 #include "daemon/pipeline_state.hpp"
+#include "daemon/sample_check.hpp"
 #include "daemon/sessions.hpp"
 #include "mapping/column_plan.hpp"
 #include "mapping/row_mapper.hpp"
@@ -131,11 +133,43 @@ std::string render_check_json(const CheckReport& report) {
   return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
-ExitCode check_command(const config::PipelineConfig& cfg, bool json) {
+ExitCode check_command(const config::PipelineConfig& cfg, bool json, std::int64_t sample) {
   auto report = run_preflight(cfg);
   auto state = check_pipeline_state(cfg);
   report.insert(report.end(), state.begin(), state.end());
-  const auto text = json ? render_check_json(report) : render_check_text(report);
+  std::optional<std::vector<TableSample>> samples;
+  if (sample > 0) {
+    auto sampled = sample_mappings(cfg, sample);
+    if (!sampled) {
+      report.push_back({"source", "sample", CheckStatus::Fail, sampled.error().message});
+    } else {
+      samples = std::move(*sampled);
+    }
+  }
+  std::string text;
+  if (!json) {
+    text = render_check_text(report);
+    if (samples) text += render_samples_text(*samples);
+  } else {
+    auto doc = nlohmann::json::parse(render_check_json(report));
+    if (samples) {
+      auto list = nlohmann::json::array();
+      for (const auto& s : *samples) {
+        auto rules = nlohmann::json::array();
+        for (const auto& r : s.refused) {
+          rules.push_back({{"column", r.column}, {"rule", r.rule}, {"rows", r.rows}, {"examples", r.examples}});
+        }
+        list.push_back({{"table", s.table},
+                        {"rows", s.rows},
+                        {"accepted", s.accepted},
+                        {"refused", s.rows - s.accepted},
+                        {"rules", rules},
+                        {"error", s.error}});
+      }
+      doc["sample"] = list;
+    }
+    text = doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  }
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fflush(stdout);
   return all_passed(report) ? ExitCode::Ok : ExitCode::Failure;

@@ -1,6 +1,7 @@
 #pragma once
 // `crmsync check`: the preflight of source, mapping and target, rendered for a person or as JSON.
 
+#include <cstdint>
 #include <string>
 
 #include "config/pipeline_config.hpp"
@@ -19,6 +20,8 @@ std::string render_check_json(const CheckReport& report);
 
 /// Prints the report, with the recorded state's checks (daemon/pipeline_state.hpp), on stdout; Ok when nothing failed
 /// (warnings pass), Failure otherwise.
-ExitCode check_command(const config::PipelineConfig& cfg, bool json);
+/// With `sample` > 0, also a dry run of the mapping on up to that many rows per mapped table
+/// (daemon/sample_check.hpp): refusals are data-quality findings, not failures of the check.
+ExitCode check_command(const config::PipelineConfig& cfg, bool json, std::int64_t sample = 0);
 
 }  // namespace crmsync::daemon

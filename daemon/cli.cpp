@@ -26,6 +26,7 @@ struct Options {
   bool stop_after_copy = false;
   std::string dlq_id;
   std::string dlq_table;
+  std::int64_t sample = 0;
 };
 
 // Subcommands whose engines land with later issues. They say so and fail rather than pretend.
@@ -36,7 +37,7 @@ ExitCode not_yet(const std::string& command, const char* issue) {
 
 ExitCode dispatch(const std::string& command, const std::string& sub, const Options& opts,
                   const config::PipelineConfig& cfg) {
-  if (command == "check") return check_command(cfg, opts.json);
+  if (command == "check") return check_command(cfg, opts.json, opts.sample);
   if (command == "run") return run_command(cfg, RunOptions{.stop_after_copy = opts.stop_after_copy});
   if (command == "status") return not_yet(command, "a later issue");
   if (command == "verify") return not_yet(command, "verification is a later issue");
@@ -67,6 +68,10 @@ int run_cli(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "validate the config and preflight source, mapping and target");
   add_config_option(check, opts);
   check->add_flag("--json", opts.json, "print the report as JSON");
+  check
+      ->add_option("--sample", opts.sample,
+                   "dry run: map up to N rows of each mapped table and report what the mapping would refuse")
+      ->check(CLI::PositiveNumber);
   auto* status = app.add_subcommand("status", "phase, copy progress, applied LSN, lag, dead-letter count");
   add_config_option(status, opts);
   status->add_flag("--json", opts.json, "print as JSON");

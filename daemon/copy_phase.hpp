@@ -37,6 +37,8 @@ struct CopyTable {
   // The publication's row filter on this table (its mapping's `where`, as the source deparsed
   // it), or empty: the copy reads only the rows the stream would send.
   std::string row_filter;
+  // The target rows this pipeline owns (copy_setup.hpp owned_predicate), or empty: the table.
+  std::string owned;
 };
 
 struct CopyTask {

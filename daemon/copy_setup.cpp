@@ -54,6 +54,14 @@ Result<TableInfo> target_table(const config::PipelineConfig& cfg, pq::Connection
 
 }  // namespace
 
+std::string owned_predicate(const config::Mapping* mapping) {
+  std::vector<std::string> parts;
+  for (const auto& o : mapping::owned_rows(mapping)) {
+    parts.push_back(fmt::format("{} = {}", pq::quote_ident(o.column), pq::quote_literal(o.value)));
+  }
+  return fmt::format("{}", fmt::join(parts, " AND "));
+}
+
 Result<std::vector<CopyTable>> describe_tables(const config::PipelineConfig& cfg, pq::Connection& source,
                                                pq::Connection& target, bool resuming) {
   std::vector<CopyTable> out;
@@ -69,6 +77,7 @@ Result<std::vector<CopyTable>> describe_tables(const config::PipelineConfig& cfg
     t.source = name;
     t.source_info = std::move(**info);
     t.plan = mapping::plan_table(name, t.source_info, cfg.mapping_for(name));
+    t.owned = owned_predicate(cfg.mapping_for(name));
     auto tgt = target_table(cfg, target, t);
     if (!tgt) {
       return tgt.take_error();
@@ -145,22 +154,23 @@ Status prepare_empty_targets(const config::PipelineConfig& cfg, pq::Connection& 
                              const std::vector<CopyTable>& tables) {
   for (const auto& t : tables) {
     const auto& name = t.plan.target;
-    auto empty = sink::postgres::is_empty(target, name.schema, name.table);
+    auto empty = sink::postgres::is_empty(target, name.schema, name.table, t.owned);
     if (!empty) {
       return empty.take_error();
     }
     if (*empty) continue;
+    const auto rows = t.owned.empty() ? std::string() : " rows where " + t.owned;
     if (!cfg.snapshot.truncate_target) {
       return setup_error(
-          fmt::format("target table {} is not empty: the initial copy needs empty tables; empty it, "
+          fmt::format("target table {}{} is not empty: the initial copy needs empty tables; empty it, "
                       "or set snapshot.truncate_target: true to have crmsync truncate it",
-                      name.qualified()));
+                      name.qualified(), rows.empty() ? "" : " has" + rows + ", so it"));
     }
-    auto truncated = sink::postgres::truncate(target, name.schema, name.table);
+    auto truncated = sink::postgres::truncate(target, name.schema, name.table, t.owned);
     if (!truncated) {
       return truncated;
     }
-    spdlog::warn("truncated target table {} (snapshot.truncate_target)", name.qualified());
+    spdlog::warn("emptied target table {}{} (snapshot.truncate_target)", name.qualified(), rows);
   }
   return {};
 }

@@ -16,6 +16,10 @@ namespace crmsync::daemon {
 /// target.create_tables allows it, and decides binary vs text COPY. Errors name the table.
 /// `resuming`: a copy under way; a column the source gained meanwhile is added to an
 /// identity-mapped target table (on a fresh start a missing column is the preflight's error).
+/// SQL condition on the target rows a pipeline owns under `mapping` (mapping::owned_rows), e.g.
+/// `"source_system" = 'legacy_a'`; empty when it owns the whole table.
+std::string owned_predicate(const config::Mapping* mapping);
+
 Result<std::vector<CopyTable>> describe_tables(const config::PipelineConfig& cfg, pq::Connection& source,
                                                pq::Connection& target, bool resuming);
 

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <map>
@@ -72,6 +73,16 @@ Result<Statement> statement_for(const config::PipelineConfig& cfg, const config:
   const bool full = source.replica_identity == ReplicaIdentity::Full;
   const auto where = [&](const Row& mapped, std::vector<std::optional<std::string>>& params) {
     std::vector<std::string> parts;
+    if (mapping != nullptr && !mapping->key.empty()) {  // the mapping's target key (consolidation)
+      const auto& targets = mapper->target_columns();
+      for (const auto& name : mapping->key) {
+        const auto t = static_cast<std::size_t>(std::find(targets.begin(), targets.end(), name) - targets.begin());
+        if (t == targets.size() || mapped[t].kind == ValueKind::UnchangedToast) return std::vector<std::string>{};
+        params.push_back(param(mapped[t]));
+        parts.push_back(fmt::format("{} IS NOT DISTINCT FROM ${}", pq::quote_ident(name), params.size()));
+      }
+      return parts;
+    }
     for (std::size_t i = 0; i < names.size(); ++i) {
       const auto* col = source.column(names[i]);
       if (col == nullptr || (!full && !col->primary_key)) continue;

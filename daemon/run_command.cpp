@@ -287,7 +287,7 @@ Result<CopyOutcome> resume_copy(Session& s, std::vector<CopyTable>& tables) {
       spdlog::warn("copy: {} is chunked by block ranges and was interrupted; copying it again from the start",
                    t.source.qualified());
       if (auto ok = sink::postgres::reset_table(*s.target, s.cfg.name, t.source.qualified(), t.plan.target.schema,
-                                                t.plan.target.table);
+                                                t.plan.target.table, t.owned);
           !ok) {
         return ok.take_error();
       }

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <set>
 
+#include "daemon/copy_setup.hpp"
 #include "daemon/schema_changes.hpp"
 #include "pq/catalog.hpp"
 #include "sink/postgres/compaction.hpp"
@@ -75,7 +76,7 @@ Status RelationCache::map_route(CachedRelation& entry, const config::Mapping& ma
     return schema_stop(fmt::format("at {}: the mapping of {} no longer fits the source table: {}", at,
                                    entry.source.qualified(), mapper.error().message));
   }
-  if (!mapper->changes_values()) return {};
+  if (!mapper->changes_values() && mapping.key.empty()) return {};
   const auto& by_source = entry.route;
   sink::postgres::Route mapped;
   mapped.id = by_source.id;
@@ -102,7 +103,24 @@ Status RelationCache::map_route(CachedRelation& entry, const config::Mapping& ma
           at, pq::quote_qualified(target.schema, target.name), mapped.columns[t], entry.source.qualified()));
     }
   }
-  for (const auto k : by_source.key) {
+  if (!mapping.key.empty()) {
+    // The mapping names the target key (consolidation): rows are found by it, whatever the
+    // source's replica identity, so ids that collide across legacy systems never meet.
+    mapped.full_identity = false;
+    mapped.owned = owned_predicate(&mapping);
+    for (const auto& name : mapping.key) {
+      const auto it = std::find(mapper->target_columns().begin(), mapper->target_columns().end(), name);
+      const auto t = static_cast<std::size_t>(it - mapper->target_columns().begin());
+      if (it == mapper->target_columns().end() || mapped.columns[t].empty()) {
+        return schema_stop(
+            fmt::format("at {}: key column \"{}\" of the mapping of {} is not a column the mapping "
+                        "writes to {}; list target columns in key",
+                        at, name, entry.source.qualified(), pq::quote_qualified(target.schema, target.name)));
+      }
+      mapped.key.push_back(t);
+    }
+  }
+  for (const auto k : mapping.key.empty() ? by_source.key : std::vector<std::size_t>{}) {
     const auto to = mapper->carried_to(k);
     // REPLICA IDENTITY FULL locates a row by every old column: those carried one to one suffice.
     if (by_source.full_identity && (!to || mapped.columns[*to].empty())) continue;

@@ -55,4 +55,15 @@ std::vector<std::string> unsupported_features(const config::PipelineConfig& cfg)
   return out;
 }
 
+std::vector<OwnedBy> owned_rows(const config::Mapping* mapping) {
+  std::vector<OwnedBy> out;
+  if (mapping == nullptr) return out;
+  for (const auto& column : mapping->key) {
+    const auto it = mapping->add.find(column);
+    if (it == mapping->add.end() || it->second.kind != config::AddedKind::Constant) continue;
+    out.push_back({column, it->second.value});
+  }
+  return out;
+}
+
 }  // namespace crmsync::mapping

@@ -31,9 +31,19 @@ TablePlan plan_table(const config::TableName& source_name, const TableInfo& sour
 
 namespace crmsync::mapping {
 
-/// Mapping features the config accepts but the copy and stream do not apply yet (lookups, row
-/// filters), one line per use, e.g. "mappings[0] (public.contacts): where". `run` refuses and
-/// `check` fails on them.
+/// Mapping features the config accepts but the copy and stream do not apply yet (lookups), one
+/// line per use, e.g. "mappings[0] (public.contacts): columns.account_id.lookup". `run` refuses
+/// and `check` fails on them.
 std::vector<std::string> unsupported_features(const config::PipelineConfig& cfg);
+
+/// A target column and the constant every row of one pipeline carries in it.
+struct OwnedBy {
+  std::string column;
+  std::string value;
+};
+/// The rows of its target table a pipeline owns under `mapping`: the `key` columns that are
+/// `add: {constant}` columns, with their values. Empty (no mapping, no key, or no constant in it):
+/// the pipeline owns the whole table.
+std::vector<OwnedBy> owned_rows(const config::Mapping* mapping);
 
 }  // namespace crmsync::mapping

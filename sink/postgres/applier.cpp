@@ -304,7 +304,7 @@ Status Applier::send_remove(const Route& route, OldKind old_kind, const Row& old
 Status Applier::remove_range(const Route& route, const std::string& key_column, std::optional<std::int64_t> lower,
                              std::optional<std::int64_t> upper) {
   const auto col = pq::quote_ident(key_column);
-  std::string where = "true";
+  std::string where = route.owned.empty() ? std::string("true") : "(" + route.owned + ")";
   if (lower) where += fmt::format(" AND {} >= {}", col, *lower);
   if (upper) where += fmt::format(" AND {} < {}", col, *upper);
   if (auto ok = flush_buffer(); !ok) return ok;
@@ -373,7 +373,8 @@ Result<TruncateCheck> Applier::check_truncate(const std::vector<const Route*>& r
 
 Status Applier::remove_all(const Route& route) {
   if (auto ok = flush_buffer(); !ok) return ok;
-  return send_one_off(fmt::format("DELETE FROM {}", pq::quote_qualified(route.schema, route.table)));
+  return send_one_off(fmt::format("DELETE FROM {}{}{}", pq::quote_qualified(route.schema, route.table),
+                                  route.owned.empty() ? "" : " WHERE ", route.owned));
 }
 
 Status Applier::execute(const std::string& sql) {

@@ -20,7 +20,10 @@ Status run(pq::Connection& conn, const std::string& sql) {
 }  // namespace
 
 Status ensure_state_tables(pq::Connection& conn) {
+  // One implicit transaction, under a lock: IF NOT EXISTS is not safe against a concurrent
+  // CREATE, and pipelines that consolidate into one target start side by side.
   return run(conn, fmt::format(R"sql(
+SELECT pg_advisory_xact_lock(hashtext('crmsync state tables'));
 CREATE SCHEMA IF NOT EXISTS {0};
 CREATE TABLE IF NOT EXISTS {0}.copy_progress (
   pipeline     text        NOT NULL,
@@ -69,10 +72,10 @@ Result<std::vector<CopiedChunk>> copied_chunks(pq::Connection& conn, const std::
 }
 
 Status reset_table(pq::Connection& conn, const std::string& pipeline, const std::string& source_table,
-                   const std::string& schema, const std::string& table) {
+                   const std::string& schema, const std::string& table, const std::string& owned) {
   auto begun = run(conn, "BEGIN");
   if (!begun) return begun;
-  auto cleared = run(conn, fmt::format("TRUNCATE {}", pq::quote_qualified(schema, table)));
+  auto cleared = truncate(conn, schema, table, owned);
   if (!cleared) {
     (void)run(conn, "ROLLBACK");
     return cleared;
@@ -94,15 +97,19 @@ Status reset_table(pq::Connection& conn, const std::string& pipeline, const std:
   return run(conn, "COMMIT");
 }
 
-Result<bool> is_empty(pq::Connection& conn, const std::string& schema, const std::string& table) {
-  auto res = conn.exec(fmt::format("SELECT NOT EXISTS (SELECT 1 FROM {})", pq::quote_qualified(schema, table)));
+Result<bool> is_empty(pq::Connection& conn, const std::string& schema, const std::string& table,
+                      const std::string& owned) {
+  auto res = conn.exec(fmt::format("SELECT NOT EXISTS (SELECT 1 FROM {}{}{})", pq::quote_qualified(schema, table),
+                                   owned.empty() ? "" : " WHERE ", owned));
   if (!res) {
     return res.take_error();
   }
   return res->get(0, 0) == "t";
 }
 
-Status truncate(pq::Connection& conn, const std::string& schema, const std::string& table) {
+Status truncate(pq::Connection& conn, const std::string& schema, const std::string& table, const std::string& owned) {
+  if (!owned.empty())
+    return run(conn, fmt::format("DELETE FROM {} WHERE {}", pq::quote_qualified(schema, table), owned));
   return run(conn, fmt::format("TRUNCATE {}", pq::quote_qualified(schema, table)));
 }
 

@@ -33,11 +33,16 @@ Result<std::vector<CopiedChunk>> copied_chunks(pq::Connection& conn, const std::
 /// Removes a table's rows and its progress records in one transaction (re-copying a ctid-chunked
 /// table as a whole).
 Status reset_table(pq::Connection& conn, const std::string& pipeline, const std::string& source_table,
-                   const std::string& schema, const std::string& table);
+                   const std::string& schema, const std::string& table, const std::string& owned = "");
 
 /// True when the target table has no rows.
-Result<bool> is_empty(pq::Connection& conn, const std::string& schema, const std::string& table);
-Status truncate(pq::Connection& conn, const std::string& schema, const std::string& table);
+/// `owned`, when not empty, is the SQL condition on the rows this pipeline owns in a table that
+/// other pipelines write too (consolidation: a mapping's key with a constant); only those count,
+/// and only those are emptied (DELETE instead of TRUNCATE).
+Result<bool> is_empty(pq::Connection& conn, const std::string& schema, const std::string& table,
+                      const std::string& owned = "");
+Status truncate(pq::Connection& conn, const std::string& schema, const std::string& table,
+                const std::string& owned = "");
 /// CREATE TABLE (and schema) with the source's columns, types, NOT NULLs and primary key.
 /// Generated columns are created as plain columns: the copy does not write them and the source
 /// expression is not carried over (documented limitation of create_tables).

@@ -26,6 +26,9 @@ struct Route {
   // is complete. Prepared statements are cached by it, so a route whose columns moved (a source
   // DROP + ADD COLUMN) never reuses a statement written for the old positions.
   std::uint64_t shape = 0;
+  // SQL condition on the target rows this pipeline owns when several write the table
+  // (consolidation), or empty: a TRUNCATE empties only these rows, by DELETE.
+  std::string owned;
   [[nodiscard]] bool compact() const { return !cast_types.empty(); }
 };
 

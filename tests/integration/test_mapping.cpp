@@ -351,3 +351,44 @@ TEST_CASE(
   CAPTURE(r.err);
   CHECK(r.exit_code == 0);
 }
+
+TEST_CASE(
+    "mapping: check --sample maps real rows through the where and reports what would be refused, by rule, writing "
+    "nothing") {
+  PipelineFixture p("mapping-sample");
+  p.source.exec("CREATE TABLE public.contacts (id bigint PRIMARY KEY, email text, phone text)");
+  p.target.exec("CREATE TABLE public.contacts (id bigint PRIMARY KEY, email text, phone text)");
+  // Every 10th email is not an address, every 25th phone is not a number; ids above 500 are
+  // filtered out by the where.
+  p.source.exec(
+      "INSERT INTO public.contacts SELECT g, CASE WHEN g % 10 = 0 THEN 'nobody at example' ELSE 'p' || g || "
+      "'@example.com' END, CASE WHEN g % 25 = 0 THEN 'call me' ELSE '+1 212 555 ' || lpad(g::text, 4, '0') END FROM "
+      "generate_series(1, 1000) g");
+  p.write_config(
+      {"public.contacts"},
+      "mappings:\n  - from: public.contacts\n    where: \"id <= 500\"\n    columns:\n      email: {validate: "
+      "email}\n      phone: {transform: {e164: US}, validate: phone}\n");
+  const auto text = p.crmsync({"check", "--sample", "300"});
+  CAPTURE(text.out);
+  CHECK(text.exit_code == 0);  // refusals are findings, not failures of the check
+  CHECK(text.out.find("public.contacts: 300 rows read, ") != std::string::npos);
+  const auto json = nlohmann::json::parse(p.crmsync({"check", "--sample", "600", "--json"}).out);
+  REQUIRE(json["sample"].size() == 1);
+  const auto& s = json["sample"][0];
+  CHECK(s["rows"] == 500);  // the where keeps ids above 500 out
+  // A row refused by its email is not also counted for its phone: the first rule a row fails.
+  CHECK(s["refused"] == 50 + 20 - 10);  // ids divisible by 50 fail both
+  CHECK(s["accepted"] == 500 - 60);
+  REQUIRE(s["rules"].size() == 2);
+  CHECK(s["rules"][0]["column"] == "email");
+  CHECK(s["rules"][0]["rows"] == 50);
+  CHECK(s["rules"][1]["column"] == "phone");
+  CHECK(s["rules"][1]["rows"] == 10);
+  CHECK(s["rules"][0]["examples"].size() == 3);
+  CHECK(s["rules"][0]["examples"][0].get<std::string>().find(": \"nobody at example\" is not an email address") !=
+        std::string::npos);
+  // Nothing was written: no publication, no slot, no state on the target.
+  CHECK(p.source.query_value("SELECT count(*) FROM pg_publication") == "0");
+  CHECK(p.source.query_value("SELECT count(*) FROM pg_replication_slots") == "0");
+  CHECK(p.target.query_value("SELECT to_regclass('crmsync.dead_letters') IS NULL") == "t");
+}

@@ -194,6 +194,19 @@ TEST_CASE("config error: a column both excluded and mapped, and excluded twice")
        });
 }
 
+TEST_CASE("config error: a target key that is empty or names a column twice") {
+  CHECK(errors_with_head(R"(mappings:
+  - from: contacts
+    key: [source_system, legacy_id, source_system]
+  - from: deals
+    key: []
+)") == Errors{
+           "crmsync.yaml:8:37: mappings[0].key[2]: column \"source_system\" is listed twice (first at "
+           "mappings[0].key[0])",
+           "crmsync.yaml:10:10: mappings[1].key: list at least one target column",
+       });
+}
+
 TEST_CASE("config error: column value of the wrong type and empty target") {
   CHECK(errors_with_head(R"(mappings:
   - from: contacts
