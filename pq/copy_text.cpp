@@ -30,6 +30,17 @@ Status parse_copy_text(std::string_view line, std::size_t columns, Row& row) {
       row.push_back(Value::null());
       i += 2;
     } else {
+      // Most fields have no escape: one scan for the field's end, one copy.
+      const auto tab = line.find('\t', i);
+      const auto end = tab == std::string_view::npos ? line.size() : tab;
+      const auto field_text = line.substr(i, end - i);
+      if (field_text.find('\\') == std::string_view::npos) {
+        row.push_back(Value::of(std::string(field_text)));
+        i = end;
+        if (i == line.size()) break;
+        ++i;  // the tab
+        continue;
+      }
       text.clear();
       while (i < line.size() && line[i] != '\t') {
         const char c = line[i++];
@@ -88,13 +99,19 @@ void append_copy_text(const Row& row, std::string& out) {
       out += "\\N";
       continue;
     }
-    for (const char c : v.text) {
-      switch (c) {
+    // Runs without a character to escape are appended whole.
+    const char* p = v.text.data();
+    const char* const end = p + v.text.size();
+    while (p < end) {
+      const char* run = p;
+      while (p < end && *p != '\\' && *p != '\t' && *p != '\n' && *p != '\r') ++p;
+      out.append(run, static_cast<std::size_t>(p - run));
+      if (p == end) break;
+      switch (*p++) {
         case '\\': out += "\\\\"; break;
         case '\t': out += "\\t"; break;
         case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        default: out += c;
+        default: out += "\\r"; break;
       }
     }
   }
