@@ -26,15 +26,13 @@ ApplyLoop::ApplyLoop(const config::PipelineConfig& cfg, checkpoint::Store& store
 ApplyOutcome ApplyLoop::classify(const Error& e) {
   last_error_ = e.message;
   if (source_catalog_lost_) {
-    applier_.rollback();
-    letters_.rollback();
+    drop_batch();
     return ApplyOutcome::SourceCatalogLost;
   }
   if (e.retryable()) {
     (void)reporter_.flush();
     spdlog::warn("apply interrupted, will resume from {}: {}", applied_, e.message);
-    applier_.rollback();
-    letters_.rollback();
+    drop_batch();
     return ApplyOutcome::TargetLost;
   }
   (void)reporter_.flush();
@@ -58,14 +56,12 @@ ApplyOutcome ApplyLoop::run() {
       return ApplyOutcome::Stopped;
     }
     if (auto fatal = reader_.fatal_error()) {
-      applier_.rollback();
-      letters_.rollback();
+      drop_batch();
       return ApplyOutcome::Fatal;
     }
     if (auto failed = reporter_.error()) {
       spdlog::error("apply stopped at {}: writing the checkpoint failed: {}", applied_, failed->message);
-      applier_.rollback();
-      letters_.rollback();
+      drop_batch();
       return ApplyOutcome::Fatal;
     }
     // Between transactions with a batch open: wait no longer than until the batch is due.
@@ -133,8 +129,7 @@ Status ApplyLoop::handle(const cdc::StreamItem& item) {
       // and so will everything after the durable position: drop the batch if it holds half a
       // transaction, keep (commit) it otherwise.
       if (in_source_txn_) {
-        applier_.rollback();
-        letters_.rollback();
+        drop_batch();
         batch_open_ = false;
         in_source_txn_ = false;
         return {};
@@ -301,8 +296,17 @@ Status ApplyLoop::apply_truncate(const cdc::pgoutput::Truncate& t) {
   return applier_.truncate(whole, t.restart_identity);
 }
 
+// A batch that does not commit takes back what it did: its writes, its dead letters' keys, and
+// its count of skipped rows (counted again when its transactions come again).
+void ApplyLoop::drop_batch() {
+  applier_.rollback();
+  letters_.rollback();
+  skipped_ = skipped_before_batch_;
+}
+
 Status ApplyLoop::open_batch() {
   if (auto ok = applier_.begin(); !ok) return ok;
+  skipped_before_batch_ = skipped_;
   batch_open_ = true;
   batch_started_ = Clock::now();
   batch_bytes_ = 0;
@@ -315,17 +319,18 @@ Status ApplyLoop::commit_batch() {
   if (batch_txns_ == 0) {
     // Only Relation bookkeeping (and maybe DDL) so far, inside an unfinished transaction: keep it.
     if (in_source_txn_) return {};
-    applier_.rollback();
-    letters_.rollback();
+    drop_batch();
     batch_open_ = false;
     return {};
   }
   const auto before = applier_.counters().rows_not_found;
-  if (auto ok = applier_.commit(batch_end_); !ok) {
+  if (auto ok = applier_.commit(batch_end_, skipped_ - skipped_before_batch_); !ok) {
     batch_open_ = false;
     letters_.rollback();
+    skipped_ = skipped_before_batch_;
     return ok;
   }
+  skipped_before_batch_ = skipped_;
   batch_open_ = false;
   letters_.commit();
   ++target_commits_;

@@ -55,6 +55,7 @@ class ApplyLoop {
   Status apply_change(const cdc::pgoutput::Message& m);
   Status apply_truncate(const cdc::pgoutput::Truncate& t);
   Status open_batch();
+  void drop_batch();
   Status commit_batch();
   void confirm_idle(Lsn lsn);
   void report(bool soon);
@@ -111,6 +112,7 @@ class ApplyLoop {
   std::int64_t target_commits_ = 0;
   std::int64_t source_txns_ = 0;
   std::int64_t skipped_ = 0;
+  std::int64_t skipped_before_batch_ = 0;  // skipped_ when the open batch began
   bool source_catalog_lost_ = false;
 };
 

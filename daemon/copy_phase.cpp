@@ -211,7 +211,7 @@ Result<ChunkResult> copy_one(const CopyRun& run, cdc::SnapshotSession& source, L
     return ChunkResult::Rewritten;
   }
   const auto snapshot = ChunkSnapshot::text(source.xid_snapshot(), taken_at);
-  const sink::postgres::CopiedChunk record{table.source.qualified(), task.index, 0, snapshot};
+  const sink::postgres::CopiedChunk record{table.source.qualified(), task.index, 0, snapshot, mapped.skipped()};
   auto rows = writer->commit(run.pipeline, record, mapped.letters());
   if (!rows) {
     return rows.take_error();

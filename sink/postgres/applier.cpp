@@ -403,7 +403,7 @@ Result<pq::Connection*> Applier::synchronous() {
   return &conn_;
 }
 
-Status Applier::commit(Lsn end_lsn) {
+Status Applier::commit(Lsn end_lsn, std::int64_t skipped) {
   if (!progress_read_) {
     return fail(Error{ErrorCode::Internal, "Applier::commit() before applied_lsn(): the progress fence is unknown"});
   }
@@ -412,6 +412,7 @@ Status Applier::commit(Lsn end_lsn) {
   const Value pipeline = Value::of(pipeline_);
   const Value lsn = Value::of(lsn_text);
   const Value from = Value::of(from_text);
+  const Value skipped_rows = Value::of(std::to_string(skipped));
   auto recorded = flush_buffer();
   if (recorded && progress_) {
     // Advances the row only from the position read or written last; otherwise 1/0 fails the
@@ -420,20 +421,21 @@ Status Applier::commit(Lsn end_lsn) {
         "progress-advance",
         [] {
           return fmt::format(
-              "WITH advanced AS (UPDATE {}.apply_progress SET lsn = $3, applied_at = now() "
-              "WHERE pipeline = $1 AND lsn = $2 RETURNING 1) SELECT 1 / count(*) FROM advanced",
+              "WITH advanced AS (UPDATE {}.apply_progress SET lsn = $3, applied_at = now(), skipped = skipped + "
+              "$4::bigint WHERE pipeline = $1 AND lsn = $2 RETURNING 1) SELECT 1 / count(*) FROM advanced",
               kStateSchema);
         },
-        {&pipeline, &from, &lsn}, kProgress);
+        {&pipeline, &from, &lsn, &skipped_rows}, kProgress);
   } else if (recorded) {
     // A plain INSERT: a row some other daemon wrote meanwhile is a unique violation, not overwritten.
     recorded = queue_prepared(
         "progress-insert",
         [] {
-          return fmt::format("INSERT INTO {}.apply_progress (pipeline, lsn, applied_at) VALUES ($1, $2, now())",
-                             kStateSchema);
+          return fmt::format(
+              "INSERT INTO {}.apply_progress (pipeline, lsn, applied_at, skipped) VALUES ($1, $2, now(), $3::bigint)",
+              kStateSchema);
         },
-        {&pipeline, &lsn}, kProgress);
+        {&pipeline, &lsn, &skipped_rows}, kProgress);
   }
   if (recorded && explicit_)
     recorded = queue_prepared(

@@ -88,7 +88,9 @@ class Applier {
   /// queries (catalog reads) on the same connection and inside the same transaction.
   Result<pq::Connection*> synchronous();
   /// Records `end_lsn` as applied and commits; waits for every queued statement's result.
-  Status commit(Lsn end_lsn);
+  /// `skipped`: rows of this batch a mapping refused under on_invalid: skip, added to the
+  /// progress row's count in the same transaction.
+  Status commit(Lsn end_lsn, std::int64_t skipped = 0);
   void rollback();
 
   [[nodiscard]] const ApplyCounters& counters() const { return counters_; }

@@ -51,7 +51,19 @@ CREATE TABLE IF NOT EXISTS {0}.dead_letters (
   reason       text        NOT NULL,
   created_at   timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX IF NOT EXISTS dead_letters_key ON {0}.dead_letters (pipeline, source_table, source_key))sql",
+CREATE INDEX IF NOT EXISTS dead_letters_key ON {0}.dead_letters (pipeline, source_table, source_key);
+-- Rows a mapping refused under on_invalid: skip, counted where they were refused (copy chunk,
+-- stream batch) in the same transaction, so that rows in = written + dead letters + skipped
+-- holds across any crash. Added to state tables of older versions only when missing: ALTER TABLE
+-- would take an exclusive lock on a table other pipelines write.
+DO $$BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '{0}.copy_progress'::regclass AND attname = 'skipped') THEN
+    ALTER TABLE {0}.copy_progress ADD COLUMN skipped bigint NOT NULL DEFAULT 0;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '{0}.apply_progress'::regclass AND attname = 'skipped') THEN
+    ALTER TABLE {0}.apply_progress ADD COLUMN skipped bigint NOT NULL DEFAULT 0;
+  END IF;
+END$$)sql",
                                kStateSchema));
 }
 
@@ -166,10 +178,11 @@ Result<std::int64_t> ChunkWriter::commit(const std::string& pipeline, const Copi
     }
   }
   auto recorded = conn_->exec_params(
-      fmt::format("INSERT INTO {}.copy_progress (pipeline, source_table, chunk, rows, snapshot) "
-                  "VALUES ($1, $2, $3, $4, $5)",
+      fmt::format("INSERT INTO {}.copy_progress (pipeline, source_table, chunk, rows, snapshot, skipped) "
+                  "VALUES ($1, $2, $3, $4, $5, $6)",
                   kStateSchema),
-      {pipeline, chunk.source_table, std::to_string(chunk.index), std::to_string(*rows), chunk.snapshot});
+      {pipeline, chunk.source_table, std::to_string(chunk.index), std::to_string(*rows), chunk.snapshot,
+       std::to_string(chunk.skipped)});
   if (!recorded) {
     (void)run(*conn_, "ROLLBACK");
     return recorded.take_error();

@@ -24,6 +24,7 @@ struct CopiedChunk {
   std::uint32_t index = 0;
   std::int64_t rows = 0;
   std::string snapshot;
+  std::int64_t skipped = 0;  // rows a mapping refused under on_invalid: skip
 };
 
 /// CREATE SCHEMA/TABLE IF NOT EXISTS crmsync.copy_progress.
