@@ -36,7 +36,8 @@ sink::postgres::ExpectedTable expect(const config::PipelineConfig& cfg, const co
   sink::postgres::ExpectedTable want{.schema = target.schema,
                                      .name = target.table,
                                      .columns = {},
-                                     .may_create = cfg.target.create_tables && mapping == nullptr};
+                                     .may_create = cfg.target.create_tables && mapping == nullptr,
+                                     .key = mapping != nullptr ? mapping->key : std::vector<std::string>{}};
   const auto found = source.tables.find(table);
   if (found == source.tables.end()) {
     return want;  // the source check already failed; still see whether the target table exists

@@ -90,6 +90,38 @@ void check_table(pq::Connection& conn, const ExpectedTable& want, CheckReport& o
     return;
   }
   if (have.kind == TableKind::Partitioned) notes.emplace_back("partitioned: rows are routed to its partitions");
+  if (!want.key.empty()) {
+    // Updates and deletes find rows by the mapping's key: without a unique index on exactly it, two
+    // legacy systems' rows could share a key (the apply stops when a statement changes two rows),
+    // and every lookup by it is a scan.
+    std::vector<std::string> sorted = want.key;
+    std::sort(sorted.begin(), sorted.end());
+    auto unique = conn.exec_params(
+        "SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indpred "
+        "IS NULL AND i.indexprs IS NULL AND (SELECT string_agg(a.attname, ',' ORDER BY a.attname) FROM pg_attribute a "
+        "WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)) = $2)",
+        {pq::quote_qualified(want.schema, want.name), fmt::format("{}", fmt::join(sorted, ","))});
+    if (!unique) {
+      out.push_back(item(label, CheckStatus::Fail, fmt::format("could not check: {}", unique.error().message)));
+      return;
+    }
+    for (const auto& k : want.key) {
+      if (have.column(k) == nullptr) {
+        out.push_back(item(label, CheckStatus::Fail, fmt::format("key column {} does not exist", k)));
+        return;
+      }
+    }
+    if (unique->get(0, 0) != "t") {
+      out.push_back(item(label, CheckStatus::Warn,
+                         fmt::format("no unique index on the mapping's key ({}): rows of different legacy systems "
+                                     "could share it, and updates and deletes find rows by it; CREATE UNIQUE INDEX "
+                                     "ON {} ({})",
+                                     fmt::join(want.key, ", "), pq::quote_qualified(want.schema, want.name),
+                                     fmt::join(want.key, ", "))));
+      return;
+    }
+    notes.push_back(fmt::format("rows found by the key ({})", fmt::join(want.key, ", ")));
+  }
   auto lacking = missing_privileges(conn, pq::quote_qualified(want.schema, want.name));
   if (!lacking) {
     out.push_back(item(label, CheckStatus::Fail, fmt::format("could not check: {}", lacking.error().message)));

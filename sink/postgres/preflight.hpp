@@ -19,7 +19,8 @@ struct ExpectedTable {
   std::string schema;
   std::string name;
   std::vector<ExpectedColumn> columns;
-  bool may_create = false;  // target.create_tables with an identity mapping
+  bool may_create = false;       // target.create_tables with an identity mapping
+  std::vector<std::string> key;  // a mapping's target key (consolidation); empty: the source's
 };
 
 struct TargetOptions {

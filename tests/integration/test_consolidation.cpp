@@ -82,6 +82,14 @@ TEST_CASE(
       "NULL, legacy_id bigint NOT NULL, name text, email text, PRIMARY KEY (source_system, legacy_id))");
   const auto config_a = pipeline_config(p, p.source, "legacy_a");
   const auto config_b = pipeline_config(p, other, "legacy_b");
+  {
+    // check sees the target key and the unique index the new CRM has on it.
+    BackgroundProcess check({crmsync_binary(), "check", "-c", config_a});
+    const auto r = check.wait();
+    CAPTURE(r.out);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.find("rows found by the key (source_system, legacy_id)") != std::string::npos);
+  }
   // Both legacy systems keep writing, from the first second of both copies, to the ids they share.
   auto conn_a = p.source.connect();
   auto conn_b = other.connect();
