@@ -21,7 +21,13 @@ ApplyLoop::ApplyLoop(const config::PipelineConfig& cfg, checkpoint::Store& store
       flushed_(flushed),
       reporter_(store, flushed, std::chrono::milliseconds(100)),
       relations_(cfg, source, tables, store),
-      applied_(Lsn{flushed.load()}) {}
+      applied_(Lsn{flushed.load()}) {
+  for (const auto& m : cfg.mappings) {
+    for (const auto& [_, c] : m.columns) {
+      if (c.lookup) lookup_tables_.insert(c.lookup->table);
+    }
+  }
+}
 
 ApplyOutcome ApplyLoop::classify(const Error& e) {
   last_error_ = e.message;
@@ -214,7 +220,12 @@ Status ApplyLoop::apply_change(const cdc::pgoutput::Message& m) {
                             .source = relations_.source(),
                             .commit = txn_final_,
                             .skipped = skipped_,
-                            .letters = letters_};
+                            .letters = letters_,
+                            .lookups = &lookups_};
+  if (!lookup_tables_.empty() && !std::holds_alternative<cdc::pgoutput::Insert>(m) &&
+      lookup_tables_.contains(config::TableName{rel->route.schema, rel->route.table})) {
+    lookups_.clear();
+  }
   if (filter_.covers(rel->copied_as)) {
     return apply_resumed({.filter = filter_, .rel = *rel, .xid = xid_, .commit = txn_final_, .writes = writes}, m);
   }
@@ -227,6 +238,7 @@ Status ApplyLoop::apply_change(const cdc::pgoutput::Message& m) {
 }
 
 Status ApplyLoop::apply_truncate(const cdc::pgoutput::Truncate& t) {
+  lookups_.clear();  // parents may be among the emptied tables
   std::vector<const sink::postgres::Route*> whole;
   std::vector<const sink::postgres::Route*> emptied;  // whole, and those emptied in part below
   struct Partial {
@@ -301,6 +313,7 @@ Status ApplyLoop::apply_truncate(const cdc::pgoutput::Truncate& t) {
 void ApplyLoop::drop_batch() {
   applier_.rollback();
   letters_.rollback();
+  lookups_.clear();
   skipped_ = skipped_before_batch_;
 }
 

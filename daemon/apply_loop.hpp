@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@
 #include "config/pipeline_config.hpp"
 #include "daemon/chunk_filter.hpp"
 #include "daemon/latency.hpp"
+#include "daemon/lookups.hpp"
 #include "daemon/mapped_writes.hpp"
 #include "daemon/progress_reporter.hpp"
 #include "daemon/stream_routes.hpp"
@@ -113,6 +115,10 @@ class ApplyLoop {
   std::int64_t source_txns_ = 0;
   std::int64_t skipped_ = 0;
   std::int64_t skipped_before_batch_ = 0;  // skipped_ when the open batch began
+  // Lookups ask on the applier's session, inside the open batch; what they found is forgotten
+  // with a rolled-back batch and whenever a table they read changes other than by INSERT.
+  TargetLookups lookups_{[this] { return applier_.synchronous(); }};
+  std::set<config::TableName> lookup_tables_;
   bool source_catalog_lost_ = false;
 };
 

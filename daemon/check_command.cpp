@@ -89,15 +89,23 @@ CheckReport run_preflight(const config::PipelineConfig& cfg) {
   for (const auto& table : cfg.source.tables) {
     expected.push_back(expect(cfg, table, source, config_items));
   }
-  for (const auto& use : mapping::unsupported_features(cfg)) {
-    config_items.push_back({"config", "mapping features", CheckStatus::Fail, use + " is not applied yet; remove it"});
+  std::vector<sink::postgres::ExpectedLookup> lookups;
+  for (const auto& m : cfg.mappings) {
+    for (const auto& [column, c] : m.columns) {
+      if (!c.lookup) continue;
+      lookups.push_back({.schema = c.lookup->table.schema,
+                         .table = c.lookup->table.table,
+                         .match = c.lookup->match,
+                         .take = c.lookup->take,
+                         .used_by = fmt::format("{}.{}", m.from.qualified(), column)});
+    }
   }
   report.insert(report.end(), config_items.begin(), config_items.end());
   auto target =
       sink::postgres::preflight_target({.connection = bare_target_options(cfg, "crmsync check"),
                                         .replica_role = cfg.target.replication_role == config::ReplicationRole::Replica,
                                         .replica_role_advice = replica_role_advice(cfg.target.dsn)},
-                                       expected);
+                                       expected, lookups);
   report.insert(report.end(), target.begin(), target.end());
   return report;
 }

@@ -16,6 +16,7 @@
 #include "daemon/chunk_filter.hpp"
 #include "daemon/copy_locks.hpp"
 #include "daemon/copy_progress.hpp"
+#include "daemon/lookups.hpp"
 #include "daemon/signals.hpp"
 #include "pq/copy.hpp"
 #include "pq/copy_text.hpp"
@@ -81,14 +82,24 @@ Result<bool> rewritten_since_snapshot(pq::Connection& source, const CopyTable& t
 // line, in buffers of about 64 kB. A refused row follows the mapping's on_invalid.
 class MappedRows {
  public:
-  MappedRows(const CopyTable& table, std::uint32_t chunk) : table_(table), chunk_(chunk) {}
+  MappedRows(const CopyTable& table, std::uint32_t chunk, mapping::LookupSource* lookups)
+      : table_(table), chunk_(chunk), lookups_(lookups) {}
 
   Status put(const pq::CopyChunk& line, sink::postgres::ChunkWriter& writer) {
     if (auto ok = pq::parse_copy_text(line.view(), table_.read_columns.size(), row_); !ok) {
       return Error{ErrorCode::ProtocolViolation,
                    fmt::format("copy of {}: {}", table_.source.qualified(), ok.error().message)};
     }
-    auto out = table_.mapper->map(row_, mapping::RowOp::Insert);
+    const Row* input = &row_;
+    if (lookups_ != nullptr) {
+      // Into a copy: a dead letter keeps the legacy values.
+      resolved_ = row_;
+      auto missing = table_.mapper->resolve_lookups(resolved_, *lookups_, mapping::RowOp::Insert);
+      if (!missing) return missing.take_error();
+      if (*missing) return refused(**missing);
+      input = &resolved_;
+    }
+    auto out = table_.mapper->map(*input, mapping::RowOp::Insert);
     if (out.rejected) return refused(*out.rejected);
     pq::append_copy_text(out.row, buffer_);
     if (buffer_.size() < kBuffer) return {};
@@ -143,7 +154,9 @@ class MappedRows {
 
   const CopyTable& table_;
   std::uint32_t chunk_;
+  mapping::LookupSource* lookups_;  // nullptr: the table has no lookups
   Row row_;
+  Row resolved_;
   std::string buffer_;
   std::int64_t skipped_ = 0;
   std::vector<sink::postgres::DeadLetter> letters_;  // committed with the chunk
@@ -163,7 +176,17 @@ Result<ChunkResult> copy_one(const CopyRun& run, cdc::SnapshotSession& source, L
   } else {
     for (const auto& c : table.plan.columns) columns.push_back(c.target);
   }
-  MappedRows mapped(table, task.index);
+  // Lookups ask the target on a session of their own: this worker's is busy with the COPY. Parents
+  // were copied in an earlier wave (copy_chunks), so a miss is a parent that is not there.
+  std::optional<pq::Connection> lookup_conn;
+  std::optional<TargetLookups> lookups;
+  if (table.mapper && !table.mapper->lookups().empty()) {
+    auto conn = pq::Connection::connect(run.target);
+    if (!conn) return conn.take_error();
+    lookup_conn.emplace(std::move(conn).value());
+    lookups.emplace([&lookup_conn]() -> Result<pq::Connection*> { return &*lookup_conn; });
+  }
+  MappedRows mapped(table, task.index, lookups ? &*lookups : nullptr);
 
   // One source transaction per chunk: between chunks this worker holds no lock on the source.
   if (auto ok = source.begin(); !ok) return ok.take_error();
@@ -306,8 +329,10 @@ std::string copy_out_sql(const CopyTable& table, const cdc::ChunkRange& range) {
                      table.binary ? " (FORMAT binary)" : "");
 }
 
-Result<CopyOutcome> copy_chunks(const CopyRun& run, const CopySnapshotRef& snapshot, std::vector<CopyTask> tasks,
-                                const std::vector<CopyTable>& tables, checkpoint::Store& store) {
+namespace {
+
+Result<CopyOutcome> copy_wave(const CopyRun& run, const CopySnapshotRef& snapshot, std::vector<CopyTask> tasks,
+                              const std::vector<CopyTable>& tables, checkpoint::Store& store) {
   CopyProgress progress(run.interactive);
   std::map<const CopyTable*, CopyProgress::Table*> by_table;
   for (const auto& t : tables) {
@@ -358,6 +383,52 @@ Result<CopyOutcome> copy_chunks(const CopyRun& run, const CopySnapshotRef& snaps
         "again at a new snapshot (the stream skips what that snapshot already holds)",
         fmt::join(shared.rewritten, ", "), shared.rewritten.size() == 1 ? "was" : "were");
     return CopyOutcome::Rewritten;
+  }
+  return CopyOutcome::Completed;
+}
+
+// A table's wave: 0 without lookups into tables this copy writes, else one past its parents', so
+// that every parent row is committed before a child looks it up (workers copy in any order).
+std::map<const CopyTable*, int> waves(const std::vector<CopyTable>& tables) {
+  std::map<const CopyTable*, int> wave;
+  for (const auto& t : tables) wave[&t] = 0;
+  for (std::size_t round = 0; round < tables.size(); ++round) {
+    bool moved = false;
+    for (const auto& t : tables) {
+      if (!t.mapper) continue;
+      for (const auto& l : t.mapper->lookups()) {
+        for (const auto& parent : tables) {
+          if (&parent == &t || parent.plan.target != l.lookup.table) continue;
+          if (wave[&t] <= wave[&parent]) {
+            wave[&t] = wave[&parent] + 1;
+            moved = true;
+          }
+        }
+      }
+    }
+    if (!moved) break;
+  }
+  return wave;
+}
+
+}  // namespace
+
+Result<CopyOutcome> copy_chunks(const CopyRun& run, const CopySnapshotRef& snapshot, std::vector<CopyTask> tasks,
+                                const std::vector<CopyTable>& tables, checkpoint::Store& store) {
+  const auto wave = waves(tables);
+  int last = 0;
+  for (const auto& [_, w] : wave) last = std::max(last, w);
+  if (last == 0) return copy_wave(run, snapshot, std::move(tasks), tables, store);
+  for (int w = 0; w <= last; ++w) {
+    std::vector<CopyTask> these;
+    for (const auto& task : tasks) {
+      if (wave.at(task.table) == w) these.push_back(task);
+    }
+    if (these.empty()) continue;
+    spdlog::info("copy: wave {} of {}: {} chunk(s) of tables whose lookup parents are copied", w + 1, last + 1,
+                 these.size());
+    auto outcome = copy_wave(run, snapshot, std::move(these), tables, store);
+    if (!outcome || *outcome != CopyOutcome::Completed) return outcome;
   }
   return CopyOutcome::Completed;
 }

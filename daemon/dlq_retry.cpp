@@ -13,6 +13,7 @@
 
 #include "checkpoint/store.hpp"
 #include "daemon/dlq_command.hpp"
+#include "daemon/lookups.hpp"
 #include "daemon/sessions.hpp"
 #include "mapping/row_mapper.hpp"
 #include "pq/catalog.hpp"
@@ -50,7 +51,8 @@ std::optional<std::string> param(const Value& v) {
 }
 
 Result<Statement> statement_for(const config::PipelineConfig& cfg, const config::TableName& table_name,
-                                const TableInfo& source, const StoredLetter& s, mapping::Encoding encoding) {
+                                const TableInfo& source, const StoredLetter& s, mapping::Encoding encoding,
+                                mapping::LookupSource& lookups) {
   const auto& l = s.letter;
   const auto* mapping = cfg.mapping_for(table_name);
   const auto target = mapping != nullptr ? mapping->to : table_name;
@@ -106,6 +108,8 @@ Result<Statement> statement_for(const config::PipelineConfig& cfg, const config:
     if (old_names != names)
       return Error{ErrorCode::StateMismatch,
                    fmt::format("dead letter {}: its old key and row name different columns", s.id)};
+    auto resolved = mapper->resolve_lookups(old, lookups, mapping::RowOp::Old);
+    if (!resolved) return resolved.take_error();
     auto out = mapper->map(old, mapping::RowOp::Old);
     if (!out.ok()) {
       st.refused = refuse(out);
@@ -120,7 +124,15 @@ Result<Statement> statement_for(const config::PipelineConfig& cfg, const config:
     st.sql = fmt::format("DELETE FROM {} WHERE {}", table, fmt::join(parts, " AND "));
     return st;
   }
-  auto out = mapper->map(row, l.op == LetterOp::Insert ? mapping::RowOp::Insert : mapping::RowOp::Update);
+  // Through the current lookups too: a letter waiting for its parent applies once the parent is there.
+  const auto op = l.op == LetterOp::Insert ? mapping::RowOp::Insert : mapping::RowOp::Update;
+  auto missing = mapper->resolve_lookups(row, lookups, op);
+  if (!missing) return missing.take_error();
+  if (*missing) {
+    st.refused = fmt::format("column {}, rule {}: {}", (*missing)->column, (*missing)->rule, (*missing)->reason);
+    return st;
+  }
+  auto out = mapper->map(row, op);
   if (!out.ok()) {
     st.refused = refuse(out);
     return st;
@@ -162,9 +174,11 @@ Result<Outcome> retry_key(const config::PipelineConfig& cfg, pq::Connection& tar
                                                        name->qualified(), letters.front()->id)};
   }
   if (auto ok = target.exec("BEGIN"); !ok) return ok.take_error();
+  // Inside this key's transaction: a parent retried earlier in it is found.
+  TargetLookups lookups([&target]() -> Result<pq::Connection*> { return &target; });
   for (std::size_t i = 0; i < letters.size(); ++i) {
     const auto& s = *letters[i];
-    auto st = statement_for(cfg, *name, **info, s, encoding);
+    auto st = statement_for(cfg, *name, **info, s, encoding, lookups);
     if (!st) {
       (void)target.exec("ROLLBACK");
       return st.take_error();

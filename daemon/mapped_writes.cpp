@@ -118,11 +118,25 @@ Result<bool> waits(const CachedRelation& rel, const WriteContext& w, const Chang
 // stops the stream.
 Result<std::optional<Row>> mapped(const CachedRelation& rel, const WriteContext& w, const Row& source, RowOp op,
                                   const Change& change) {
-  auto out = rel.mapper->map(source, op);
+  // Lookups first (into a copy: a letter keeps the legacy values), on the applier's session inside
+  // the batch, so a parent written earlier in the same batch is found.
+  const auto map_row = [&](const Row& row) -> Result<mapping::MapOutcome> {
+    if (w.lookups == nullptr || rel.mapper->lookups().empty()) return rel.mapper->map(row, op);
+    Row resolved = row;
+    auto missing = rel.mapper->resolve_lookups(resolved, *w.lookups, op);
+    if (!missing) return missing.take_error();
+    if (*missing) return mapping::MapOutcome{.row = {}, .rejected = std::move(*missing), .need = {}};
+    return rel.mapper->map(resolved, op);
+  };
+  auto mapped_once = map_row(source);
+  if (!mapped_once) return mapped_once.take_error();
+  auto out = std::move(mapped_once).value();
   if (!out.need.empty()) {
     Row filled = source;
     if (auto ok = fill(rel, w, out.need, filled); !ok) return ok.take_error();
-    out = rel.mapper->map(filled, op);
+    auto again = map_row(filled);
+    if (!again) return again.take_error();
+    out = std::move(again).value();
   }
   if (!out.rejected) return std::optional<Row>{std::move(out.row)};
   const auto& r = *out.rejected;

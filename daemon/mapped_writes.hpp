@@ -51,6 +51,7 @@ struct WriteContext {
   Lsn commit;              // of the source transaction, for messages
   std::int64_t& skipped;   // rows refused and skipped (on_invalid: skip)
   DeadLetterQueue& letters;
+  mapping::LookupSource* lookups = nullptr;  // resolves `lookup:` columns (daemon/lookups.hpp)
 };
 
 Status write_insert(const CachedRelation& rel, const WriteContext& w, const Row& row);

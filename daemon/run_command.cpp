@@ -420,12 +420,6 @@ ExitCode run_attempt(const config::PipelineConfig& cfg, const RunOptions& option
 }  // namespace
 
 ExitCode run_command(const config::PipelineConfig& cfg, const RunOptions& options) {
-  if (const auto unsupported = mapping::unsupported_features(cfg); !unsupported.empty()) {
-    for (const auto& use : unsupported) {
-      spdlog::error("{} is not applied yet: remove it", use);
-    }
-    return ExitCode::Permanent;
-  }
   install_stop_handlers();
   // A retryable failure (a server unreachable or lost, during start-up or the copy) is retried
   // here, with a pause that doubles up to a minute and never resets while failures continue; the

@@ -43,18 +43,6 @@ TablePlan plan_table(const config::TableName& source_name, const TableInfo& sour
 
 namespace crmsync::mapping {
 
-std::vector<std::string> unsupported_features(const config::PipelineConfig& cfg) {
-  std::vector<std::string> out;
-  for (std::size_t i = 0; i < cfg.mappings.size(); ++i) {
-    const auto& m = cfg.mappings[i];
-    const auto prefix = "mappings[" + std::to_string(i) + "] (" + m.from.qualified() + "): ";
-    for (const auto& [column, c] : m.columns) {
-      if (c.lookup) out.push_back(prefix + "columns." + column + ".lookup");
-    }
-  }
-  return out;
-}
-
 std::vector<OwnedBy> owned_rows(const config::Mapping* mapping) {
   std::vector<OwnedBy> out;
   if (mapping == nullptr) return out;

@@ -31,11 +31,6 @@ TablePlan plan_table(const config::TableName& source_name, const TableInfo& sour
 
 namespace crmsync::mapping {
 
-/// Mapping features the config accepts but the copy and stream do not apply yet (lookups), one
-/// line per use, e.g. "mappings[0] (public.contacts): columns.account_id.lookup". `run` refuses
-/// and `check` fails on them.
-std::vector<std::string> unsupported_features(const config::PipelineConfig& cfg);
-
 /// A target column and the constant every row of one pipeline carries in it.
 struct OwnedBy {
   std::string column;

@@ -87,6 +87,11 @@ Result<RowMapper> RowMapper::compile(const config::Mapping* mapping, const std::
     }
     Producer p;
     p.inputs = {i};
+    if (c != nullptr && c->lookup) {
+      m.lookups_.push_back({i, name, *c->lookup});
+      m.changes_values_ = true;
+      m.can_reject_ = true;
+    }
     if (c != nullptr) {
       p.transforms = c->transform;
       p.fallback = c->fallback;
@@ -208,6 +213,26 @@ MapOutcome RowMapper::map(const Row& source, RowOp op) const {
   }
   if (!outcome.need.empty()) outcome.row.clear();
   return outcome;
+}
+
+Result<std::optional<Rejection>> RowMapper::resolve_lookups(Row& row, LookupSource& source, RowOp op) const {
+  for (const auto& l : lookups_) {
+    if (l.index >= row.size() || row[l.index].kind != ValueKind::Text) continue;
+    auto found = source.find(l.lookup, row[l.index].text);
+    if (!found) return found.take_error();
+    if (!*found && op == RowOp::Old) {
+      row[l.index] = Value::unchanged_toast();
+      continue;
+    }
+    if (!*found) {
+      return std::optional<Rejection>{
+          Rejection{l.column, "lookup",
+                    fmt::format("no {} row has {} = '{}' (its parent is not in the new CRM)",
+                                l.lookup.table.qualified(), l.lookup.match, row[l.index].text)}};
+    }
+    row[l.index] = **found ? Value::of(std::move(***found)) : Value::null();
+  }
+  return std::optional<Rejection>{};
 }
 
 }  // namespace crmsync::mapping

@@ -42,6 +42,17 @@ enum class RowOp {
   Old,     // an old key or old row (UPDATE, DELETE): transforms only, no validators, no defaults
 };
 
+/// Where a lookup finds the new CRM's value for a legacy one (the target database; the daemon
+/// provides it, so that the mapper stays free of I/O).
+class LookupSource {
+ public:
+  virtual ~LookupSource() = default;
+  /// The `take` value of the `lookup.table` row whose `match` equals `value`; nullopt when there
+  /// is none (NULL `take` is std::optional holding nullopt inside: the outer optional is "found").
+  virtual Result<std::optional<std::optional<std::string>>> find(const config::Lookup& lookup,
+                                                                 const std::string& value) = 0;
+};
+
 class RowMapper {
  public:
   /// `mapping` may be nullptr (identity). `source_columns`: the names of the row's values, in order.
@@ -62,6 +73,19 @@ class RowMapper {
 
   [[nodiscard]] MapOutcome map(const Row& source, RowOp op) const;
 
+  struct LookupColumn {
+    std::size_t index = 0;  // source column
+    std::string column;     // its name
+    config::Lookup lookup;
+  };
+  [[nodiscard]] const std::vector<LookupColumn>& lookups() const { return lookups_; }
+  /// Before map(): replaces the value of each lookup column in `row` by the one `source` finds
+  /// (NULL and unchanged TOAST stay as they are). A value with no match is refused (rule
+  /// "lookup"): never written as NULL. In an old row (RowOp::Old, which only finds the target's
+  /// row) a miss leaves the value out instead (unchanged TOAST): a parent deleted before its
+  /// child must not turn the child's DELETE into a dead letter.
+  Result<std::optional<Rejection>> resolve_lookups(Row& row, LookupSource& source, RowOp op) const;
+
  private:
   enum class Kind { Source, SplitPart, Constant, Default, Concat };
   struct Producer {
@@ -81,6 +105,7 @@ class RowMapper {
   std::vector<std::string> targets_;
   std::vector<Producer> producers_;  // parallel to targets_
   std::vector<std::optional<std::size_t>> carried_;
+  std::vector<LookupColumn> lookups_;
   Encoding encoding_ = Encoding::Utf8;
   bool changes_values_ = false;
   bool can_reject_ = false;

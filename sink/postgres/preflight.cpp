@@ -174,7 +174,44 @@ void check_replica_role(pq::Connection& conn, const TargetOptions& options, Chec
 
 }  // namespace
 
-CheckReport preflight_target(const TargetOptions& options, const std::vector<ExpectedTable>& tables) {
+namespace {
+
+void check_lookup(pq::Connection& conn, const ExpectedLookup& l, CheckReport& out) {
+  const auto label = fmt::format("lookup {}", l.used_by);
+  const auto table = pq::quote_qualified(l.schema, l.table);
+  auto res = conn.exec_params(
+      "SELECT to_regclass($1) IS NOT NULL, "
+      "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND NOT attisdropped), "
+      "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $3 AND NOT attisdropped), "
+      "EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
+      "WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indnkeyatts = 1 AND i.indpred IS NULL AND "
+      "i.indexprs IS NULL AND a.attname = $2)",
+      {table, l.match, l.take});
+  if (!res) {
+    out.push_back(item(label, CheckStatus::Fail, fmt::format("could not check: {}", res.error().message)));
+    return;
+  }
+  const auto where = fmt::format("{}.{}", l.schema, l.table);
+  if (res->get(0, 0) != "t") {
+    out.push_back(item(label, CheckStatus::Fail, fmt::format("lookup table {} does not exist on the target", where)));
+  } else if (res->get(0, 1) != "t" || res->get(0, 2) != "t") {
+    out.push_back(item(label, CheckStatus::Fail,
+                       fmt::format("{} has no column {}", where, res->get(0, 1) != "t" ? l.match : l.take)));
+  } else if (res->get(0, 3) != "t") {
+    out.push_back(item(label, CheckStatus::Fail,
+                       fmt::format("{}.{} is not unique (no unique index on it alone): a legacy key could match two "
+                                   "parents. CREATE UNIQUE INDEX ON {} ({})",
+                                   where, l.match, table, pq::quote_ident(l.match))));
+  } else {
+    out.push_back(item(label, CheckStatus::Ok,
+                       fmt::format("{} of the {} row whose {} matches (unique)", l.take, where, l.match)));
+  }
+}
+
+}  // namespace
+
+CheckReport preflight_target(const TargetOptions& options, const std::vector<ExpectedTable>& tables,
+                             const std::vector<ExpectedLookup>& lookups) {
   CheckReport out;
   auto conn = pq::Connection::connect(options.connection);
   if (!conn) {
@@ -188,6 +225,7 @@ CheckReport preflight_target(const TargetOptions& options, const std::vector<Exp
   for (const auto& table : tables) {
     check_table(*conn, table, out);
   }
+  for (const auto& l : lookups) check_lookup(*conn, l, out);
   return out;
 }
 

@@ -23,6 +23,15 @@ struct ExpectedTable {
   std::vector<std::string> key;  // a mapping's target key (consolidation); empty: the source's
 };
 
+// A mapping's lookup: `take` of the `table` row whose `match` equals the source value.
+struct ExpectedLookup {
+  std::string schema;
+  std::string table;
+  std::string match;
+  std::string take;
+  std::string used_by;  // "public.contacts.account_id"
+};
+
 struct TargetOptions {
   pq::ConnectOptions connection;    // with the session settings crmsync's target sessions pin
   bool replica_role = true;         // sessions run with session_replication_role = replica
@@ -30,6 +39,8 @@ struct TargetOptions {
 };
 
 /// Connects once, checks every expected table. An unreachable target is a failed "connect" item.
-CheckReport preflight_target(const TargetOptions& options, const std::vector<ExpectedTable>& tables);
+/// Each lookup's table must exist with both columns, `match` under a unique index of its own.
+CheckReport preflight_target(const TargetOptions& options, const std::vector<ExpectedTable>& tables,
+                             const std::vector<ExpectedLookup>& lookups = {});
 
 }  // namespace crmsync::sink::postgres

@@ -49,23 +49,22 @@ TEST_CASE("a mapping renames, excludes and reports unknown columns") {
   CHECK(plan.unknown_source_columns == std::vector<std::string>{"phone", "fax"});
 }
 
-TEST_CASE(
-    "mapping features not applied yet, and dead letters for rules that can refuse, are listed so run can refuse them") {
-  config::PipelineConfig cfg;
+TEST_CASE("owned rows: the key's constant columns, and nothing without a key or a constant in it") {
   config::Mapping m;
   m.from = {"public", "contacts"};
-  m.to = m.from;
-  m.columns["email"] = renamed("email");
-  m.columns["email"].transform.push_back(config::Transform::of(config::TransformKind::Trim));
-  m.columns["email"].validate.push_back(config::Validator::of(config::ValidatorKind::Email));
+  m.to = {"crm", "people"};
   m.columns["id"] = renamed("legacy_id");
-  m.where = "deleted_at IS NULL";  // applied: a publication row filter and the copy's WHERE
-  m.columns["account_id"].lookup = config::Lookup{};
-  cfg.mappings.push_back(m);
-  CHECK(mapping::unsupported_features(cfg) ==
-        std::vector<std::string>{"mappings[0] (public.contacts): columns.account_id.lookup"});
-  cfg.mappings[0].columns.erase("account_id");
-  CHECK(mapping::unsupported_features(cfg).empty());
-  cfg.mappings[0].where.reset();
-  CHECK(mapping::unsupported_features(cfg).empty());
+  config::AddedColumn origin;
+  origin.kind = config::AddedKind::Constant;
+  origin.value = "legacy_a";
+  m.add["source_system"] = origin;
+  CHECK(mapping::owned_rows(&m).empty());  // no key: the source's identity, the whole table
+  m.key = {"source_system", "legacy_id"};
+  const auto owned = mapping::owned_rows(&m);
+  REQUIRE(owned.size() == 1);
+  CHECK(owned[0].column == "source_system");
+  CHECK(owned[0].value == "legacy_a");
+  m.key = {"legacy_id"};
+  CHECK(mapping::owned_rows(&m).empty());
+  CHECK(mapping::owned_rows(nullptr).empty());
 }

@@ -148,3 +148,59 @@ TEST_CASE("row mapper: identity and rename-only mappings change no value, and mi
         "add.x: concat names source column \"nope\", which public.t does not have");
   CHECK(identity.map(row({"1"}), RowOp::Insert).rejected->rule == "layout");
 }
+
+namespace {
+
+// The parents the new CRM has: legacy account id -> company id.
+class Parents final : public LookupSource {
+ public:
+  Result<std::optional<std::optional<std::string>>> find(const config::Lookup& l, const std::string& value) override {
+    ++asked;
+    CHECK(l.table == config::TableName{"crm", "companies"});
+    if (value == "7") return std::optional<std::optional<std::string>>{std::optional<std::string>{"1007"}};
+    return std::optional<std::optional<std::string>>{};
+  }
+  int asked = 0;
+};
+
+}  // namespace
+
+TEST_CASE("row mapper: a lookup replaces the legacy key by the new CRM's, and a missing parent is refused, not NULL") {
+  config::Mapping m;
+  m.from = {"public", "contacts"};
+  m.to = {"crm", "people"};
+  m.columns["account_id"].to = "company_id";
+  m.columns["account_id"].lookup = config::Lookup{{"crm", "companies"}, "legacy_id", "id"};
+  auto mapper = RowMapper::compile(&m, {"id", "account_id"}, Encoding::Utf8);
+  REQUIRE(mapper);
+  CHECK(mapper->changes_values());
+  CHECK(mapper->can_reject());
+  REQUIRE(mapper->lookups().size() == 1);
+  Parents parents;
+  Row row{Value::of("1"), Value::of("7")};
+  auto refused = mapper->resolve_lookups(row, parents, RowOp::Insert);
+  REQUIRE(refused);
+  CHECK(!*refused);
+  CHECK(row[1].text == "1007");
+  CHECK(mapper->map(row, RowOp::Insert).row == Row{Value::of("1"), Value::of("1007")});
+  Row orphan{Value::of("2"), Value::of("8")};
+  refused = mapper->resolve_lookups(orphan, parents, RowOp::Insert);
+  REQUIRE(refused);
+  REQUIRE(*refused);
+  CHECK((*refused)->rule == "lookup");
+  CHECK((*refused)->column == "account_id");
+  CHECK((*refused)->reason == "no crm.companies row has legacy_id = '8' (its parent is not in the new CRM)");
+  // An old row only finds the target's row: a parent already gone leaves the value out.
+  Row old{Value::of("2"), Value::of("8")};
+  refused = mapper->resolve_lookups(old, parents, RowOp::Old);
+  REQUIRE(refused);
+  CHECK(!*refused);
+  CHECK(old[1].is_unchanged_toast());
+  // NULL is no reference: nothing to look up.
+  Row none{Value::of("3"), Value::null()};
+  const int before = parents.asked;
+  refused = mapper->resolve_lookups(none, parents, RowOp::Insert);
+  CHECK(!*refused);
+  CHECK(parents.asked == before);
+  CHECK(none[1].is_null());
+}
