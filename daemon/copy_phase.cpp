@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -18,6 +19,7 @@
 #include "daemon/copy_progress.hpp"
 #include "daemon/lookups.hpp"
 #include "daemon/signals.hpp"
+#include "pq/catalog.hpp"
 #include "pq/copy.hpp"
 #include "pq/copy_text.hpp"
 #include "sink/postgres/copy_sink.hpp"
@@ -76,6 +78,25 @@ Result<bool> rewritten_since_snapshot(pq::Connection& source, const CopyTable& t
                   name));
   if (!res) return res.take_error();
   return res->get(0, 0) != "0";
+}
+
+// Whether the table's columns at the chunk's snapshot are the ones it was described with (and its
+// COPY read). Tables are described before the snapshot is taken: a column added in between is in
+// the snapshot's rows but not in the COPY, and the stream's changes that set it are before the
+// snapshot, so the chunk filter would skip them and the values would be lost for good. Read in
+// the chunk's transaction, pg_attribute is as of the snapshot.
+Result<bool> columns_changed_since_described(pq::Connection& source, const CopyTable& table) {
+  std::vector<std::string> described;
+  for (const auto& c : table.source_info.columns) {
+    if (!c.generated) described.push_back(c.name);
+  }
+  std::sort(described.begin(), described.end());
+  auto res = source.exec_params(
+      "SELECT coalesce(string_agg(attname, ',' ORDER BY attname COLLATE \"C\"), '') FROM pg_attribute WHERE attrelid = "
+      "$1::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''",
+      {pq::quote_qualified(table.source.schema, table.source.table)});
+  if (!res) return res.take_error();
+  return std::string(res->get(0, 0)) != fmt::format("{}", fmt::join(described, ","));
 }
 
 // Rows of a mapped table: each source COPY text line parsed, mapped and written as a COPY text
@@ -227,9 +248,17 @@ Result<ChunkResult> copy_one(const CopyRun& run, cdc::SnapshotSession& source, L
   }
   auto rewritten = rewritten_since_snapshot(source.connection(), table);
   if (!rewritten) return rewritten.take_error();
+  auto relaid = columns_changed_since_described(source.connection(), table);
+  if (!relaid) return relaid.take_error();
   if (auto ok = source.end(); !ok) return ok.take_error();
-  if (*rewritten) {
-    writer->abort("the source table was rewritten after the snapshot");
+  if (*relaid && !*rewritten) {
+    spdlog::info(
+        "copy: the columns of {} changed between its description and chunk {}'s snapshot (ALTER TABLE); "
+        "copying the chunk again with the new columns",
+        table.source.qualified(), task.index);
+  }
+  if (*rewritten || *relaid) {
+    writer->abort("the source table was rewritten or altered after the snapshot");
     progress.rows.fetch_sub(messages, std::memory_order_relaxed);
     return ChunkResult::Rewritten;
   }
