@@ -100,6 +100,24 @@ Status ensure_publication(pq::Connection& conn, const std::string& publication,
     statements.push_back(fmt::format("CREATE PUBLICATION {} FOR TABLE {} WITH (publish_via_partition_root = true)",
                                      pq::quote_ident(publication), fmt::join(list, ", ")));
   } else {
+    // Existing publication (a hand-made one, or ours from an attempt that stopped before the
+    // copy): the filters it already has on configured tables must be the config's, or the copy
+    // and the stream would follow the publication's and ignore the config.
+    if (!filters.empty()) {
+      auto want = deparsed_row_filters(conn, filters);
+      if (!want) return want.take_error();
+      auto have = published_row_filters(conn, publication);
+      if (!have) return have.take_error();
+      for (const auto& [table, expr] : *want) {
+        const auto it = have->find(table);
+        if (it == have->end() || it->second == expr) continue;  // absent: added below, or reported
+        return Error{ErrorCode::StateMismatch,
+                     fmt::format("publication \"{}\" filters {} by {} but its mapping's where is {}; rows of one "
+                                 "filter would be copied and streamed under the other. Make them the same (ALTER "
+                                 "PUBLICATION {} SET TABLE ...), or drop the publication before the first run",
+                                 publication, table.qualified(), it->second, expr, pq::quote_ident(publication))};
+      }
+    }
     // Existing publication: add what it lacks. pg_publication_tables lists leaf partitions unless
     // publish_via_partition_root, which we set; compare on schema and name.
     for (const auto& t : tables) {

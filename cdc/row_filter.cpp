@@ -27,6 +27,19 @@ Result<config::RowFilters> published_row_filters(pq::Connection& conn, const std
   return out;
 }
 
+Result<config::RowFilters> deparsed_row_filters(pq::Connection& conn, const config::RowFilters& filters) {
+  if (filters.empty()) return config::RowFilters{};
+  std::vector<std::string> entries;
+  for (const auto& [table, _] : filters) entries.push_back(publication_entry(table, filters));
+  const auto scratch = fmt::format("crmsync_deparse_{}", conn.backend_pid());
+  if (auto ok = conn.exec("BEGIN"); !ok) return ok.take_error();
+  auto created = conn.exec_params(
+      fmt::format("CREATE PUBLICATION {} FOR TABLE {}", pq::quote_ident(scratch), fmt::join(entries, ", ")), {});
+  auto deparsed = created ? published_row_filters(conn, scratch) : Result<config::RowFilters>(created.error());
+  (void)conn.exec("ROLLBACK");
+  return deparsed;
+}
+
 Status check_filter_columns(pq::Connection& conn, const std::string& publication) {
   // The columns a filter reads are the Vars of its stored expression tree (":varattno N"); the
   // replica identity is FULL, or the columns of the primary key (DEFAULT) or of the chosen index.

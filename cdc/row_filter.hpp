@@ -19,6 +19,11 @@ std::string publication_entry(const config::TableName& table, const config::RowF
 /// The publication's row filters as the source deparses them (pg_get_expr), by table.
 Result<config::RowFilters> published_row_filters(pq::Connection& conn, const std::string& publication);
 
+/// The config's filters as the source would deparse them, from a scratch publication created and
+/// rolled back in one transaction (the connection must be outside a transaction block): what an
+/// existing publication's filters must equal.
+Result<config::RowFilters> deparsed_row_filters(pq::Connection& conn, const config::RowFilters& filters);
+
 /// Refuses a row filter that uses a column outside its table's replica identity: PostgreSQL would
 /// then reject every UPDATE and DELETE of that table on the source (the legacy CRM's own writes).
 /// Run inside the transaction that creates or alters the publication, so a refusal leaves the

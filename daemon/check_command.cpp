@@ -93,6 +93,13 @@ CheckReport run_preflight(const config::PipelineConfig& cfg) {
   for (const auto& m : cfg.mappings) {
     for (const auto& [column, c] : m.columns) {
       if (!c.lookup) continue;
+      if (c.lookup->table == m.to) {
+        config_items.push_back({"config", fmt::format("mapping {}", m.from.qualified()), CheckStatus::Fail,
+                                fmt::format("the lookup of column {} reads {}, the table this mapping writes: a lookup "
+                                            "within one table is not supported",
+                                            column, m.to.qualified())});
+        continue;
+      }
       lookups.push_back({.schema = c.lookup->table.schema,
                          .table = c.lookup->table.table,
                          .match = c.lookup->match,

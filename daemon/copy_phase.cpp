@@ -418,33 +418,44 @@ Result<CopyOutcome> copy_wave(const CopyRun& run, const CopySnapshotRef& snapsho
 
 // A table's wave: 0 without lookups into tables this copy writes, else one past its parents', so
 // that every parent row is committed before a child looks it up (workers copy in any order).
-std::map<const CopyTable*, int> waves(const std::vector<CopyTable>& tables) {
+// A lookup into the table its own mapping writes (a parent account), or a cycle of lookups, has
+// no order in which every parent is there first: refused rather than turned into dead letters.
+Result<std::map<const CopyTable*, int>> waves(const std::vector<CopyTable>& tables) {
   std::map<const CopyTable*, int> wave;
   for (const auto& t : tables) wave[&t] = 0;
-  for (std::size_t round = 0; round < tables.size(); ++round) {
+  for (std::size_t round = 0; round <= tables.size(); ++round) {
     bool moved = false;
     for (const auto& t : tables) {
       if (!t.mapper) continue;
       for (const auto& l : t.mapper->lookups()) {
+        if (l.lookup.table == t.plan.target) {
+          return Error{ErrorCode::ConfigInvalid,
+                       fmt::format("the lookup of {}.{} reads {}, the table its own mapping writes: a lookup within "
+                                   "one table (e.g. a parent account) is not supported; map that column without "
+                                   "lookup, or to a column of its own",
+                                   t.source.qualified(), l.column, l.lookup.table.qualified())};
+        }
         for (const auto& parent : tables) {
-          if (&parent == &t || parent.plan.target != l.lookup.table) continue;
-          if (wave[&t] <= wave[&parent]) {
-            wave[&t] = wave[&parent] + 1;
-            moved = true;
-          }
+          if (parent.plan.target != l.lookup.table || wave[&t] > wave[&parent]) continue;
+          wave[&t] = wave[&parent] + 1;
+          moved = true;
         }
       }
     }
-    if (!moved) break;
+    if (!moved) return wave;
   }
-  return wave;
+  return Error{ErrorCode::ConfigInvalid,
+               "the mappings' lookups form a cycle (a table looks up one that looks it up, directly or not): no copy "
+               "order has every parent before its children"};
 }
 
 }  // namespace
 
 Result<CopyOutcome> copy_chunks(const CopyRun& run, const CopySnapshotRef& snapshot, std::vector<CopyTask> tasks,
                                 const std::vector<CopyTable>& tables, checkpoint::Store& store) {
-  const auto wave = waves(tables);
+  auto ordered = waves(tables);
+  if (!ordered) return ordered.take_error();
+  const auto& wave = *ordered;
   int last = 0;
   for (const auto& [_, w] : wave) last = std::max(last, w);
   if (last == 0) return copy_wave(run, snapshot, std::move(tasks), tables, store);

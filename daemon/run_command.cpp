@@ -200,7 +200,6 @@ Result<CopyOutcome> first_copy(Session& s, std::vector<CopyTable>& tables) {
                     "is empty: was the state directory deleted? {}",
                     sink::postgres::kStateSchema, s.cfg.name, s.cfg.state_dir, start_over_advice(s.cfg)));
   }
-  if (auto ok = prepare_empty_targets(s.cfg, *s.target, tables); !ok) return ok.take_error();
   if (auto ok = cdc::ensure_publication(*s.source, s.cfg.source.publication, s.cfg.source.tables, s.cfg.row_filters());
       !ok) {
     return ok.take_error();
@@ -212,6 +211,9 @@ Result<CopyOutcome> first_copy(Session& s, std::vector<CopyTable>& tables) {
     if (!published) return published.take_error();
     if (auto ok = RowFilterRecord{s.cfg.row_filters(), *published}.save(*s.store); !ok) return ok.take_error();
   }
+  // Only now, with the publication accepted (a refused row filter changes nothing), is anything
+  // on the target emptied.
+  if (auto ok = prepare_empty_targets(s.cfg, *s.target, tables); !ok) return ok.take_error();
   // Record the intent first (LSN 0/0): a crash during CREATE_REPLICATION_SLOT then leaves a slot
   // that the next start knows to be its own (check_identity).
   checkpoint::SourceIdentity intent{.system_identifier = s.identity.system_identifier,

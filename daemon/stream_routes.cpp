@@ -117,6 +117,21 @@ Status RelationCache::map_route(CachedRelation& entry, const config::Mapping& ma
                         "writes to {}; list target columns in key",
                         at, name, entry.source.qualified(), pq::quote_qualified(target.schema, target.name)));
       }
+      // Each key column must be known for every change: a constant, or carried one to one from a
+      // column the source's replica identity sends in old rows (all of them under FULL).
+      const auto added = mapping.add.find(name);
+      bool known = added != mapping.add.end() && added->second.kind == config::AddedKind::Constant;
+      for (std::size_t i = 0; !known && i < entry.relation.columns.size(); ++i) {
+        known = mapper->carried_to(i) == t && (entry.relation.columns[i].key || by_source.full_identity);
+      }
+      if (!known) {
+        return schema_stop(fmt::format(
+            "at {}: key column \"{}\" of the mapping of {} is neither a constant nor carried from a column of the "
+            "source's replica identity: an UPDATE that changes it, or a DELETE (whose old row carries only the "
+            "identity), could not find its row. Key the target by identity columns and constants, or set REPLICA "
+            "IDENTITY FULL on the source table",
+            at, name, entry.source.qualified()));
+      }
       mapped.key.push_back(t);
     }
   }

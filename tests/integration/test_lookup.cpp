@@ -103,4 +103,12 @@ TEST_CASE(
   CHECK(retried.out == "applied 7 dead letter(s); 0 left (see crmsync dlq list)\n");
   CHECK(row_count(p.target, "crm.people") == 6003);
   CHECK(target_links(p.target) == source_links(p.source));
+  // A lookup into the table its own mapping writes has no parents-first order: refused.
+  p.write_config({"public.contacts", "public.accounts"},
+                 "mappings:\n  - from: public.accounts\n    to: crm.companies\n    columns:\n      id: legacy_id\n"
+                 "  - from: public.contacts\n    to: crm.people\n    columns:\n      id: legacy_id\n      account_id:\n"
+                 "        to: company_id\n        lookup: {table: crm.people, match: legacy_id, take: id}\n");
+  const auto self = p.crmsync({"check"});
+  CHECK(self.exit_code == 1);
+  CHECK(self.out.find("a lookup within one table is not supported") != std::string::npos);
 }

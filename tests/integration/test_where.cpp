@@ -158,4 +158,15 @@ TEST_CASE(
   const auto checked = p.crmsync({"check"});
   CHECK(checked.exit_code != 0);
   CHECK(checked.out.find("\"no_such_column > 1\" is not a condition on that table") != std::string::npos);
+  // A publication made by hand with another filter than the config's where: refused before the
+  // copy, which would otherwise follow the publication's.
+  p.source.exec("CREATE PUBLICATION crmsync_it_pipeline FOR TABLE public.contacts WHERE (id > 50)");
+  p.write_config({"public.contacts"}, "mappings:\n  - from: public.contacts\n    where: \"id > 10\"\n");
+  const auto other = p.crmsync({"run"});
+  CAPTURE(other.err);
+  CHECK(other.exit_code == 65);
+  CHECK(other.err.find("publication \"crmsync_it_pipeline\" filters public.contacts by (id > 50) but its mapping's "
+                       "where is (id > 10)") != std::string::npos);
+  CHECK(row_count(p.target, "public.contacts") == 0);
+  CHECK(p.source.query_value("SELECT count(*) FROM pg_publication") == "1");  // the scratch one rolled back
 }
