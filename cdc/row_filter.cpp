@@ -56,13 +56,13 @@ Status check_filter_columns(pq::Connection& conn, const std::string& publication
   if (res->rows() == 0) return {};
   std::vector<std::string> problems;
   for (int i = 0; i < res->rows(); ++i) {
-    problems.push_back(fmt::format("the where of {} reads {}, which {} not in its replica identity", res->get(i, 0),
-                                   res->get(i, 1), res->get(i, 1).find(',') == std::string_view::npos ? "is" : "are"));
+    problems.push_back(fmt::format(
+        "the where of {0} reads {1}, which {2} not in its replica identity: PostgreSQL would refuse every UPDATE and "
+        "DELETE of that table on the source. Filter on key columns only, or run on the source ALTER TABLE {0} "
+        "REPLICA IDENTITY FULL",
+        res->get(i, 0), res->get(i, 1), res->get(i, 1).find(',') == std::string_view::npos ? "is" : "are"));
   }
-  return Error{ErrorCode::ConfigInvalid,
-               fmt::format("{}: PostgreSQL would refuse every UPDATE and DELETE of that table on the source. Filter "
-                           "on key columns only, or run on the source ALTER TABLE {} REPLICA IDENTITY FULL",
-                           fmt::join(problems, "; "), res->get(0, 0))};
+  return Error{ErrorCode::ConfigInvalid, fmt::format("{}", fmt::join(problems, "; "))};
 }
 
 }  // namespace crmsync::cdc

@@ -62,41 +62,38 @@ class WorkQueue {
 
 enum class ChunkResult { Done, Stopped, Rewritten };
 
-// Whether the table (or any partition of it) got a new relfilenode after the copy's snapshot.
-// TRUNCATE and the rewriting forms of ALTER TABLE are not MVCC-safe: a scan at the older snapshot
-// sees the new file's rows as invisible, i.e. an empty or partial table. VACUUM FULL, CLUSTER and
-// SET TABLESPACE also give a new file but keep the rows' visibility; they cannot be told apart
-// from here, so they cost a re-copy of the chunk too (conservative, never wrong). Read inside the
-// chunk's transaction, pg_class gives the row as of the snapshot and pg_relation_filenode() the
-// current file (the COPY's lock keeps the partitions it read from changing until the transaction
-// ends; a partition it pruned may report a change, which again only costs a re-copy).
-Result<bool> rewritten_since_snapshot(pq::Connection& source, const CopyTable& table) {
-  const auto name = pq::quote_literal(pq::quote_qualified(table.source.schema, table.source.table));
-  auto res = source.exec(
-      fmt::format("SELECT count(*) FROM pg_class c WHERE c.oid IN (SELECT relid FROM pg_partition_tree({}::regclass)) "
-                  "AND c.relkind = 'r' AND c.relfilenode <> pg_relation_filenode(c.oid)",
-                  name));
-  if (!res) return res.take_error();
-  return res->get(0, 0) != "0";
-}
-
-// Whether the table's columns at the chunk's snapshot are the ones it was described with (and its
-// COPY read). Tables are described before the snapshot is taken: a column added in between is in
-// the snapshot's rows but not in the COPY, and the stream's changes that set it are before the
-// snapshot, so the chunk filter would skip them and the values would be lost for good. Read in
-// the chunk's transaction, pg_attribute is as of the snapshot.
-Result<bool> columns_changed_since_described(pq::Connection& source, const CopyTable& table) {
+// Whether the chunk's rows, read at its snapshot, are not what the copy may keep, in one catalog
+// read inside the chunk's transaction:
+// - rewritten: the table (or a partition) got a new relfilenode after the snapshot. TRUNCATE and
+//   the rewriting forms of ALTER TABLE are not MVCC-safe: a scan at the older snapshot sees the new
+//   file's rows as invisible, i.e. an empty or partial table. VACUUM FULL, CLUSTER and SET
+//   TABLESPACE also give a new file but keep the rows' visibility; they cannot be told apart from
+//   here, so they cost a re-copy of the chunk too (conservative, never wrong). pg_class gives the
+//   row as of the snapshot and pg_relation_filenode() the current file (the COPY's lock keeps the
+//   partitions it read from changing until the transaction ends; a partition it pruned may report
+//   a change, which again only costs a re-copy).
+// - relaid: its columns at the snapshot (pg_attribute as of the snapshot) are not the ones it was
+//   described with. Tables are described before the snapshot is taken: a column added in between
+//   is in the snapshot's rows but not in the COPY, and the stream's changes that set it are before
+//   the snapshot, so the chunk filter would skip them and the values would be lost for good.
+struct SnapshotCheck {
+  bool rewritten = false;
+  bool relaid = false;
+};
+Result<SnapshotCheck> check_at_snapshot(pq::Connection& source, const CopyTable& table) {
   std::vector<std::string> described;
   for (const auto& c : table.source_info.columns) {
     if (!c.generated) described.push_back(c.name);
   }
   std::sort(described.begin(), described.end());
   auto res = source.exec_params(
-      "SELECT coalesce(string_agg(attname, ',' ORDER BY attname COLLATE \"C\"), '') FROM pg_attribute WHERE attrelid = "
-      "$1::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''",
-      {pq::quote_qualified(table.source.schema, table.source.table)});
+      "SELECT (SELECT count(*) FROM pg_class c WHERE c.oid IN (SELECT relid FROM pg_partition_tree($1::regclass)) AND "
+      "c.relkind = 'r' AND c.relfilenode <> pg_relation_filenode(c.oid)) <> 0, (SELECT coalesce(string_agg(attname, "
+      "',' ORDER BY attname COLLATE \"C\"), '') FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND "
+      "NOT attisdropped AND attgenerated = '') <> $2",
+      {pq::quote_qualified(table.source.schema, table.source.table), fmt::format("{}", fmt::join(described, ","))});
   if (!res) return res.take_error();
-  return std::string(res->get(0, 0)) != fmt::format("{}", fmt::join(described, ","));
+  return SnapshotCheck{.rewritten = res->get(0, 0) == "t", .relaid = res->get(0, 1) == "t"};
 }
 
 // Rows of a mapped table: each source COPY text line parsed, mapped and written as a COPY text
@@ -111,16 +108,16 @@ class MappedRows {
       return Error{ErrorCode::ProtocolViolation,
                    fmt::format("copy of {}: {}", table_.source.qualified(), ok.error().message)};
     }
-    const Row* input = &row_;
     if (lookups_ != nullptr) {
-      // Into a copy: a dead letter keeps the legacy values.
-      resolved_ = row_;
-      auto missing = table_.mapper->resolve_lookups(resolved_, *lookups_, mapping::RowOp::Insert);
+      // Resolved in place; the legacy values are kept aside, so that a refused row's dead letter
+      // holds the row as the source has it.
+      legacy_.clear();
+      for (const auto& l : table_.mapper->lookups()) legacy_.push_back(row_[l.index]);
+      auto missing = table_.mapper->resolve_lookups(row_, *lookups_, mapping::RowOp::Insert);
       if (!missing) return missing.take_error();
       if (*missing) return refused(**missing);
-      input = &resolved_;
     }
-    auto out = table_.mapper->map(*input, mapping::RowOp::Insert);
+    auto out = table_.mapper->map(row_, mapping::RowOp::Insert);
     if (out.rejected) return refused(*out.rejected);
     pq::append_copy_text(out.row, buffer_);
     if (buffer_.size() < kBuffer) return {};
@@ -139,6 +136,10 @@ class MappedRows {
   static constexpr std::size_t kBuffer = 64 * 1024;
 
   Status refused(const mapping::Rejection& r) {
+    if (lookups_ != nullptr) {
+      const auto& lookups = table_.mapper->lookups();
+      for (std::size_t k = 0; k < lookups.size(); ++k) row_[lookups[k].index] = std::move(legacy_[k]);
+    }
     if (table_.on_invalid == config::OnInvalid::Skip) {
       ++skipped_;
       return {};
@@ -177,7 +178,7 @@ class MappedRows {
   std::uint32_t chunk_;
   mapping::LookupSource* lookups_;  // nullptr: the table has no lookups
   Row row_;
-  Row resolved_;
+  std::vector<Value> legacy_;  // the lookup columns' source values of the row being mapped
   std::string buffer_;
   std::int64_t skipped_ = 0;
   std::vector<sink::postgres::DeadLetter> letters_;  // committed with the chunk
@@ -246,18 +247,16 @@ Result<ChunkResult> copy_one(const CopyRun& run, cdc::SnapshotSession& source, L
     writer->abort("the row could not be written");
     return flushed.take_error();
   }
-  auto rewritten = rewritten_since_snapshot(source.connection(), table);
-  if (!rewritten) return rewritten.take_error();
-  auto relaid = columns_changed_since_described(source.connection(), table);
-  if (!relaid) return relaid.take_error();
+  auto checked = check_at_snapshot(source.connection(), table);
+  if (!checked) return checked.take_error();
   if (auto ok = source.end(); !ok) return ok.take_error();
-  if (*relaid && !*rewritten) {
+  if (checked->relaid && !checked->rewritten) {
     spdlog::info(
         "copy: the columns of {} changed between its description and chunk {}'s snapshot (ALTER TABLE); "
         "copying the chunk again with the new columns",
         table.source.qualified(), task.index);
   }
-  if (*rewritten || *relaid) {
+  if (checked->rewritten || checked->relaid) {
     writer->abort("the source table was rewritten or altered after the snapshot");
     progress.rows.fetch_sub(messages, std::memory_order_relaxed);
     return ChunkResult::Rewritten;
