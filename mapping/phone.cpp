@@ -69,6 +69,11 @@ std::variant<std::string, PhoneError> to_e164(std::string_view text, std::string
   }
   if (international.empty() || international[0] == '0')
     return PhoneError{"has no country code after the international prefix"};
+  // North American numbers have exactly ten digits after the 1, whichever way they were written
+  // ("+1 212 555 01" is a digit short, not a number of another country).
+  if (international[0] == '1' && international.size() != 11) {
+    return PhoneError{fmt::format("has {} digits after +1: a North American number has 10", international.size() - 1)};
+  }
   if (international.size() < 8 || international.size() > 15) {
     return PhoneError{
         fmt::format("has {} digits with its country code: E.164 numbers have 8 to 15", international.size())};

@@ -87,6 +87,7 @@ Result<RowMapper> RowMapper::compile(const config::Mapping* mapping, const std::
     }
     Producer p;
     p.inputs = {i};
+    p.rule_column = name;
     if (c != nullptr && c->lookup) {
       m.lookups_.push_back({i, name, *c->lookup});
       m.changes_values_ = true;
@@ -113,6 +114,7 @@ Result<RowMapper> RowMapper::compile(const config::Mapping* mapping, const std::
   if (mapping != nullptr) {
     for (const auto& [name, added] : mapping->add) {
       Producer p;
+      p.rule_column = name;
       p.value = added.value;
       p.kind = added.kind == config::AddedKind::Constant  ? Kind::Constant
                : added.kind == config::AddedKind::Default ? Kind::Default
@@ -138,8 +140,7 @@ std::optional<std::size_t> RowMapper::carried_to(std::size_t source_index) const
   return source_index < carried_.size() ? carried_[source_index] : std::nullopt;
 }
 
-std::optional<Rejection> RowMapper::produce(std::size_t target, const Producer& p, const Row& source, RowOp op,
-                                            Value& out) const {
+std::optional<Rejection> RowMapper::produce(const Producer& p, const Row& source, RowOp op, Value& out) const {
   switch (p.kind) {
     case Kind::Constant: out = Value::of(p.value); return std::nullopt;
     case Kind::Default: out = op == RowOp::Insert ? Value::of(p.value) : Value::unchanged_toast(); return std::nullopt;
@@ -160,7 +161,7 @@ std::optional<Rejection> RowMapper::produce(std::size_t target, const Producer& 
   }
   for (const auto& t : p.transforms) {
     if (auto refused = apply_transform(t, out, encoding_)) {
-      return Rejection{targets_[target], std::move(refused->rule), std::move(refused->reason)};
+      return Rejection{p.rule_column, std::move(refused->rule), std::move(refused->reason)};
     }
   }
   if (p.kind == Kind::SplitPart && out.kind == ValueKind::Text) {
@@ -172,7 +173,7 @@ std::optional<Rejection> RowMapper::produce(std::size_t target, const Producer& 
   if (op == RowOp::Old) return std::nullopt;
   for (const auto& check : p.checks) {
     if (auto refused = check(out, encoding_)) {
-      return Rejection{targets_[target], std::move(refused->rule), std::move(refused->reason)};
+      return Rejection{p.rule_column, std::move(refused->rule), std::move(refused->reason)};
     }
   }
   return std::nullopt;
@@ -205,7 +206,7 @@ MapOutcome RowMapper::map(const Row& source, RowOp op) const {
       }
       continue;
     }
-    if (auto rejected = produce(t, p, source, op, outcome.row[t])) {
+    if (auto rejected = produce(p, source, op, outcome.row[t])) {
       outcome.rejected = std::move(rejected);
       outcome.row.clear();
       return outcome;

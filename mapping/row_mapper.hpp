@@ -21,7 +21,9 @@
 
 namespace crmsync::mapping {
 
-/// A row the mapping refuses: the target column, the rule and why.
+/// A row the mapping refuses: the column, the rule and why. `column` is the name the config
+/// writes the rule under: the source column (under `columns:`; also for a split or a lookup), or
+/// the added target column (under `add:`), so that it names a value of the dead letter's row.
 struct Rejection {
   std::string column;
   std::string rule;
@@ -98,9 +100,9 @@ class RowMapper {
     std::vector<config::Transform> transforms;
     std::optional<std::string> fallback;
     std::vector<Check> checks;
+    std::string rule_column;  // what a Rejection names (see Rejection::column)
   };
-  [[nodiscard]] std::optional<Rejection> produce(std::size_t target, const Producer& p, const Row& source, RowOp op,
-                                                 Value& out) const;
+  [[nodiscard]] std::optional<Rejection> produce(const Producer& p, const Row& source, RowOp op, Value& out) const;
 
   std::vector<std::string> targets_;
   std::vector<Producer> producers_;  // parallel to targets_

@@ -80,6 +80,8 @@ TEST_CASE("mapping phone: numbers in many formats become E.164, and what is not 
   CHECK(e164("+", "DE") == "ERROR has no digits");
   CHECK(e164("+49 30 1234 5678 9012 34", "DE") ==
         "ERROR has 18 digits with its country code: E.164 numbers have 8 to 15");
+  CHECK(e164("+1 212 555 01", "DE") == "ERROR has 8 digits after +1: a North American number has 10");
+  CHECK(e164("0012125550100", "DE") == "+12125550100");
   CHECK(e164("+0 123 456 789", "DE") == "ERROR has no country code after the international prefix");
   CHECK(e164("030*123", "DE") == "ERROR contains '*': not a phone number");
   CHECK(is_e164("+49301234567"));
