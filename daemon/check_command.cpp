@@ -13,6 +13,7 @@
 #include "daemon/sample_check.hpp"
 #include "daemon/sessions.hpp"
 #include "mapping/column_plan.hpp"
+#include "mapping/output_shape.hpp"
 #include "mapping/row_mapper.hpp"
 #include "sink/postgres/preflight.hpp"
 
@@ -62,18 +63,22 @@ sink::postgres::ExpectedTable expect(const config::PipelineConfig& cfg, const co
       return want;
     }
     if (mapper && mapper->changes_values()) {
+      const auto shapes = mapping::output_shapes(*mapping);
       for (std::size_t t = 0; t < mapper->target_columns().size(); ++t) {
         std::string type;  // a carried column's source type, for the type note
         for (std::size_t i = 0; i < names.size(); ++i) {
           if (mapper->carried_to(i) == t) type = found->second.column(names[i])->type;
         }
-        want.columns.push_back({mapper->target_columns()[t], type});
+        const auto& name = mapper->target_columns()[t];
+        const auto shape = shapes.find(name);
+        want.columns.push_back(
+            {name, type, shape != shapes.end() ? std::optional<OutputShape>(shape->second) : std::nullopt});
       }
       return want;
     }
   }
   for (const auto& pair : plan.columns) {
-    want.columns.push_back({pair.target, found->second.column(pair.source)->type});
+    want.columns.push_back({pair.target, found->second.column(pair.source)->type, std::nullopt});
   }
   return want;
 }

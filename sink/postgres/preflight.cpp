@@ -4,6 +4,8 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <map>
+#include <optional>
 
 #include "pq/catalog.hpp"
 #include "pq/connection.hpp"
@@ -34,6 +36,131 @@ Result<std::vector<std::string>> missing_privileges(pq::Connection& conn, const 
   return missing;
 }
 
+// A type change every value survives unchanged: a wider integer, or text without a length limit.
+bool widens(const std::string& from, const std::string& to) {
+  if (to == "numeric") return from == "smallint" || from == "integer" || from == "bigint";
+  if (to == "bigint") return from == "smallint" || from == "integer";
+  if (to == "integer") return from == "smallint";
+  if (to == "text") return from.rfind("character varying", 0) == 0;
+  return false;
+}
+
+// The target's side of a column, for the fit check.
+struct TargetType {
+  std::string category;               // pg_type.typcategory of the type (of a domain's base type)
+  std::string name;                   // the base type's name: "date", "timestamp with time zone", ...
+  std::string formatted;              // format_type() with the modifier, for messages and casts
+  std::optional<std::int64_t> chars;  // character varying(n) / character(n): n
+};
+
+// The category a `cast` type gives its values (pg_type.typcategory).
+std::string cast_category(const std::string& type) {
+  if (type == "text") return "S";
+  if (type == "boolean") return "B";
+  if (type == "date" || type == "timestamp") return "D";
+  if (type == "uuid") return "U";
+  return "N";  // integer, bigint, smallint, numeric
+}
+
+// The n of "character varying(n)" or "character(n)"; nullopt for anything unbounded.
+std::optional<std::int64_t> declared_chars(const std::string& type) {
+  for (const char* prefix : {"character varying(", "character("}) {
+    const std::string p = prefix;
+    if (type.rfind(p, 0) == 0 && type.back() == ')') {
+      try {
+        return std::stoll(type.substr(p.size(), type.size() - p.size() - 1));
+      } catch (const std::exception&) {
+        return std::nullopt;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+// Whether the values a mapping's rules produce fit each target column's type: `unfit` can never
+// be written (the first row would stop the pipeline), `unbounded` may be too long for a varchar.
+// `covered`: columns whose fit this check decided, so that "types differ" need not note them.
+Status check_fit(pq::Connection& conn, const ExpectedTable& want, std::vector<std::string>& unfit,
+                 std::vector<std::string>& unbounded, std::vector<std::string>& covered) {
+  auto res = conn.exec_params(
+      "SELECT a.attname, b.typcategory, format_type(b.oid, NULL), format_type(a.atttypid, a.atttypmod), CASE WHEN "
+      "b.oid IN ('varchar'::regtype, 'bpchar'::regtype) AND CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE "
+      "a.atttypmod END > 4 THEN CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END - 4 END FROM "
+      "pg_attribute a JOIN pg_type t ON t.oid = a.atttypid JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN "
+      "t.typbasetype ELSE t.oid END WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+      {pq::quote_qualified(want.schema, want.name)});
+  if (!res) return res.take_error();
+  std::map<std::string, TargetType> types;
+  for (int r = 0; r < res->rows(); ++r) {
+    TargetType t{std::string(res->get(r, 1)), std::string(res->get(r, 2)), std::string(res->get(r, 3)), std::nullopt};
+    if (!res->is_null(r, 4)) t.chars = std::stoll(std::string(res->get(r, 4)));
+    types.emplace(std::string(res->get(r, 0)), std::move(t));
+  }
+  for (const auto& col : want.columns) {
+    const auto found = types.find(col.name);
+    if (!col.shape || found == types.end()) continue;
+    const auto& shape = *col.shape;
+    const auto& t = found->second;
+    const bool text = t.category == "S";
+    std::string wrong;
+    switch (shape.produces) {
+      case Produces::Text:
+        if (!text) wrong = fmt::format("{} gives text", shape.produced_by);
+        break;
+      case Produces::Date:
+        if (!text && t.name != "date" && t.name.rfind("timestamp", 0) != 0) wrong = "date_format gives a date";
+        break;
+      case Produces::Timestamp:
+        if (!text && t.name.rfind("timestamp", 0) != 0)
+          wrong = t.name == "date" ? "date_format gives a date and time, and a date column drops the time"
+                                   : "date_format gives a date and time";
+        break;
+      case Produces::Cast:
+        if (!text && cast_category(shape.cast_type) != t.category)
+          wrong = fmt::format("cast gives a {} value", shape.cast_type);
+        break;
+      case Produces::SourceValue:
+      case Produces::Literal:
+      case Produces::Lookup: break;
+    }
+    if (shape.produces != Produces::SourceValue ||
+        (t.chars && shape.max_chars && *shape.max_chars <= *t.chars && shape.literals.empty())) {
+      covered.push_back(col.name);
+    }
+    if (!wrong.empty()) {
+      unfit.push_back(fmt::format("{} ({}, the column is {})", col.name, wrong, t.formatted));
+      continue;
+    }
+    for (const auto& literal : shape.literals) {
+      // The target's own input function decides (an enum's labels, a date's forms); the length
+      // separately, because a cast to character varying(n) cuts instead of refusing.
+      auto parsed = conn.exec_params(
+          fmt::format("SELECT CAST($1::text AS {}) IS NOT NULL, char_length($1)", t.formatted), {literal});
+      if (!parsed) {
+        unfit.push_back(
+            fmt::format("{} (the value '{}' from {} is not a {})", col.name, literal, shape.produced_by, t.formatted));
+        break;
+      }
+      if (t.chars && std::stoll(std::string(parsed->get(0, 1))) > *t.chars) {
+        unfit.push_back(fmt::format("{} (the value '{}' from {} is longer than {} characters)", col.name, literal,
+                                    shape.produced_by, *t.chars));
+        break;
+      }
+    }
+    if (!t.chars || !text || shape.produces == Produces::Literal || shape.produces == Produces::Lookup) continue;
+    auto longest = shape.max_chars;
+    if (!longest && shape.produces == Produces::SourceValue) longest = declared_chars(col.source_type);
+    if (!longest || *longest > *t.chars) {
+      covered.push_back(col.name);
+      unbounded.push_back(
+          fmt::format("{} ({}: a longer value stops the pipeline; add {{truncate: {}}} or validate "
+                      "{{max_length: {}}})",
+                      col.name, t.formatted, *t.chars, *t.chars));
+    }
+  }
+  return {};
+}
+
 void check_table(pq::Connection& conn, const ExpectedTable& want, CheckReport& out) {
   const auto label = fmt::format("table {}.{}", want.schema, want.name);
   auto info = pq::read_table(conn, want.schema, want.name);
@@ -60,12 +187,24 @@ void check_table(pq::Connection& conn, const ExpectedTable& want, CheckReport& o
       missing.push_back(col.name);
     } else if (found->generated) {
       missing.push_back(col.name + " (generated on the target, cannot be written)");
-    } else if (!col.source_type.empty() && found->type != col.source_type) {
+    } else if (!col.source_type.empty() && found->type != col.source_type && !widens(col.source_type, found->type)) {
       retyped.push_back(fmt::format("{} ({} -> {})", col.name, col.source_type, found->type));
     }
   }
   if (!missing.empty()) {
     out.push_back(item(label, CheckStatus::Fail, fmt::format("missing columns: {}", fmt::join(missing, ", "))));
+    return;
+  }
+  std::vector<std::string> unfit;
+  std::vector<std::string> unbounded;
+  std::vector<std::string> covered;
+  if (auto fit = check_fit(conn, want, unfit, unbounded, covered); !fit) {
+    out.push_back(item(label, CheckStatus::Fail, fmt::format("could not check: {}", fit.error().message)));
+    return;
+  }
+  if (!unfit.empty()) {
+    out.push_back(item(label, CheckStatus::Fail,
+                       fmt::format("types do not fit after the transforms: {}", fmt::join(unfit, "; "))));
     return;
   }
   // A NOT NULL column without a default that nothing writes: every insert would fail (23502).
@@ -133,10 +272,17 @@ void check_table(pq::Connection& conn, const ExpectedTable& want, CheckReport& o
              fmt::format("missing privileges: {} (GRANT them to the crmsync role)", fmt::join(*lacking, ", "))));
     return;
   }
-  if (!retyped.empty()) {
-    out.push_back(
-        item(label, CheckStatus::Warn,
-             fmt::format("types differ, values are cast by the target on write: {}", fmt::join(retyped, ", "))));
+  std::erase_if(retyped, [&](const std::string& r) {
+    return std::any_of(covered.begin(), covered.end(), [&](const std::string& c) { return r.rfind(c + " (", 0) == 0; });
+  });
+  if (!unbounded.empty() || !retyped.empty()) {
+    std::vector<std::string> parts;
+    if (!unbounded.empty())
+      parts.push_back(fmt::format("values may be too long for the target: {}", fmt::join(unbounded, "; ")));
+    if (!retyped.empty())
+      parts.push_back(
+          fmt::format("types differ, values are cast by the target on write: {}", fmt::join(retyped, ", ")));
+    out.push_back(item(label, CheckStatus::Warn, fmt::format("{}", fmt::join(parts, "; "))));
     return;
   }
   out.push_back(item(

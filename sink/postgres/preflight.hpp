@@ -2,10 +2,12 @@
 // Target preflight for `crmsync check`: do the tables and columns the pipeline will write exist,
 // with compatible types, and may this user write them?
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/check.hpp"
+#include "core/output_shape.hpp"
 #include "pq/connection.hpp"
 
 namespace crmsync::sink::postgres {
@@ -13,6 +15,10 @@ namespace crmsync::sink::postgres {
 struct ExpectedColumn {
   std::string name;         // target column name
   std::string source_type;  // the source column's type, for a compatibility note
+  /// What a mapping's rules write into it (absent: the source value as it is): checked against
+  /// the target's type (text into a number, a time into a date, a map value an enum lacks, text
+  /// longer than a varchar allows).
+  std::optional<OutputShape> shape{};
 };
 
 struct ExpectedTable {

@@ -207,3 +207,83 @@ TEST_CASE("check reports an unreachable server without printing the password") {
   CHECK(r.out.find("TopSecret123") == std::string::npos);
   CHECK(r.err.find("TopSecret123") == std::string::npos);
 }
+
+TEST_CASE("check: the target's types must fit what the mapping writes after its transforms") {
+  PgCluster source{"fit-src"};
+  PgCluster target{"fit-tgt"};
+  source.exec(
+      "CREATE TABLE public.leads (id bigint PRIMARY KEY, phone text, seen text, stage text, title text, code "
+      "varchar(20), full_name text)");
+  target.exec(
+      "CREATE TYPE stage AS ENUM ('lead', 'won');"
+      "CREATE DOMAIN short_text AS varchar(5);"
+      "CREATE TABLE public.ok_leads (id bigint PRIMARY KEY, phone varchar(16), seen timestamptz, stage stage, title "
+      "varchar(10), code varchar(20), first_name text, last_name text, origin short_text);"
+      "CREATE TABLE public.bad_leads (id bigint PRIMARY KEY, phone bigint, seen date, stage stage, title varchar(10), "
+      "code varchar(5), first_name integer, last_name text, origin short_text)");
+  const auto mapping = [](const std::string& to, const std::string& stage_values, const std::string& origin) {
+    return fmt::format(R"yaml(mappings:
+  - from: public.leads
+    to: {}
+    columns:
+      phone: {{transform: {{e164: US}}}}
+      seen: {{transform: {{date_format: "DD/MM/YYYY HH24:MI"}}}}
+      stage: {{transform: {{map: {{values: {}}}}}}}
+      title: {{transform: [trim, {{truncate: 10}}]}}
+      code: {{transform: trim}}
+      full_name: {{split: {{into: [first_name, last_name]}}}}
+    add:
+      origin: {{constant: {}}}
+)yaml",
+                       to, stage_values, origin);
+  };
+  TempDir dir;
+  {
+    const auto r = run_check(dir, config_yaml("public.leads", mapping("public.ok_leads", "{a: lead, b: won}", "crm1")),
+                             source.dsn(), target.dsn());
+    CAPTURE(r.out);
+    CHECK(r.exit_code == 0);
+    CHECK(items(r)["target table public.ok_leads"] == std::pair<std::string, std::string>{"ok", "9 columns mapped"});
+  }
+  {
+    // Every column that cannot fit is named, with why.
+    const auto r =
+        run_check(dir, config_yaml("public.leads", mapping("public.bad_leads", "{a: lead, b: closed}", "crm1")),
+                  source.dsn(), target.dsn());
+    CAPTURE(r.out);
+    CHECK(r.exit_code == 1);
+    const auto detail = items(r)["target table public.bad_leads"];
+    CHECK(detail.first == "fail");
+    CHECK(detail.second.starts_with("types do not fit after the transforms: "));
+    CHECK(detail.second.find("phone (e164 gives text, the column is bigint)") != std::string::npos);
+    CHECK(detail.second.find(
+              "seen (date_format gives a date and time, and a date column drops the time, the column is date)") !=
+          std::string::npos);
+    CHECK(detail.second.find("stage (the value 'closed' from map is not a stage)") != std::string::npos);
+    CHECK(detail.second.find("first_name (split gives text, the column is integer)") != std::string::npos);
+    CHECK(detail.second.find("title") == std::string::npos);  // truncated to what fits
+  }
+  {
+    // A constant longer than the domain's varchar(5) cannot fit; a trimmed varchar(20) into a
+    // varchar(5) may not (a warning); a title cut to 10 characters into 10 fits.
+    target.exec(
+        "ALTER TABLE public.bad_leads ALTER phone TYPE text, ALTER seen TYPE timestamp, ALTER first_name TYPE text");
+    const auto r = run_check(dir, config_yaml("public.leads", mapping("public.bad_leads", "{a: lead}", "legacy_crm")),
+                             source.dsn(), target.dsn());
+    CAPTURE(r.out);
+    const auto detail = items(r)["target table public.bad_leads"];
+    CHECK(detail == std::pair<std::string, std::string>{
+                        "fail",
+                        "types do not fit after the transforms: origin (the value 'legacy_crm' from constant is "
+                        "longer than 5 characters)"});
+    const auto warned = run_check(dir, config_yaml("public.leads", mapping("public.bad_leads", "{a: lead}", "crm1")),
+                                  source.dsn(), target.dsn());
+    CAPTURE(warned.out);
+    CHECK(warned.exit_code == 0);
+    CHECK(items(warned)["target table public.bad_leads"] ==
+          std::pair<std::string, std::string>{
+              "warn",
+              "values may be too long for the target: code (character varying(5): a longer value stops the pipeline; "
+              "add {truncate: 5} or validate {max_length: 5})"});
+  }
+}
