@@ -45,6 +45,10 @@ ExitCode dispatch(const std::string& command, const std::string& sub, const Opti
   if (command == "teardown")
     return not_yet(command, "a later issue; meanwhile drop the slot and publication with SQL and remove state_dir");
   if (command == "dlq" && sub == "list") return dlq_list_command(cfg, opts.dlq_table, opts.json);
+  if (command == "dlq" && (sub == "drop" || sub == "retry") && opts.dlq_id.empty()) {
+    std::fprintf(stderr, "crmsync dlq %s: say which letters: an id, --id ID, or --all\n", sub.c_str());
+    return ExitCode::Usage;
+  }
   if (command == "dlq" && sub == "drop") return dlq_drop_command(cfg, opts.dlq_id);
   if (command == "dlq" && sub == "retry") return dlq_retry_command(cfg, opts.dlq_id);
   return ExitCode::Usage;
@@ -86,7 +90,13 @@ int run_cli(int argc, char** argv) {
     auto* sub = dlq->add_subcommand(name, std::string(name) + " dead-lettered rows");
     add_config_option(sub, opts);
     if (std::string(name) != "list") {
-      sub->add_option("id", opts.dlq_id, "entry id, or 'all'")->required();
+      // `retry 12`, `retry all`, or the spelled-out `retry --id 12` / `retry --all`: exactly one.
+      auto* positional = sub->add_option("id", opts.dlq_id, "entry id, or 'all'");
+      auto* by_id = sub->add_option("--id", opts.dlq_id, "entry id");
+      auto* all = sub->add_flag_callback(
+          "--all", [&opts] { opts.dlq_id = "all"; }, "every letter");
+      positional->excludes(by_id)->excludes(all);
+      by_id->excludes(all);
     } else {
       sub->add_option("--table", opts.dlq_table, "only this source table (schema.table)");
       sub->add_flag("--json", opts.json, "JSON: one object per letter, with the source row");

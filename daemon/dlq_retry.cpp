@@ -249,6 +249,17 @@ ExitCode dlq_retry_command(const config::PipelineConfig& cfg, const std::string&
     spdlog::error("crmsync dlq retry: {}", probe.error().message);
     return ExitCode::Failure;
   }
+  // Before the first run there is no queue: nothing to retry, not an error.
+  auto exists =
+      probe->exec(fmt::format("SELECT to_regclass('{}.dead_letters') IS NOT NULL", sink::postgres::kStateSchema));
+  if (!exists) {
+    spdlog::error("crmsync dlq retry: {}", exists.error().message);
+    return ExitCode::Failure;
+  }
+  if (exists->get(0, 0) != "t") {
+    std::printf("no dead letters (crmsync has not written to this target yet)\n");
+    return ExitCode::Ok;
+  }
   auto encoding = read_target_encoding(*probe);
   if (!encoding) {
     spdlog::error("crmsync dlq retry: {}", encoding.error().message);
