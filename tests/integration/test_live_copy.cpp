@@ -131,11 +131,14 @@ TEST_CASE(
   REQUIRE(locker.exec(fmt::format("BEGIN; LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", tname(kTables - 1))).ok());
   const int locker_pid = locker.backend_pid();
   // Hold the lock until a copy worker has reached the table and waited past the report threshold.
+  // Only a wait behind this lock counts: a worker waiting a moment behind the TRUNCATE job's lock
+  // on another table is no sign that one has reached this one (a slow ASan build got there late).
   CHECK(wait_until(
       [&] {
         return p.source.query_value(
-                   "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'crmsync%' "
-                   "AND wait_event_type = 'Lock'") != "0";
+                   fmt::format("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'crmsync%' "
+                               "AND wait_event_type = 'Lock' AND {} = ANY (pg_blocking_pids(pid))",
+                               locker_pid)) != "0";
       },
       120s));
   std::this_thread::sleep_for(5s);
