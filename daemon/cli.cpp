@@ -15,6 +15,7 @@
 #include "daemon/exit_codes.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/run_command.hpp"
+#include "daemon/verify.hpp"
 #include "daemon/version.hpp"
 
 namespace crmsync::daemon {
@@ -27,6 +28,7 @@ struct Options {
   std::string dlq_id;
   std::string dlq_table;
   std::int64_t sample = 0;
+  VerifyOptions verify{};
 };
 
 // Subcommands whose engines land with later issues. They say so and fail rather than pretend.
@@ -40,7 +42,7 @@ ExitCode dispatch(const std::string& command, const std::string& sub, const Opti
   if (command == "check") return check_command(cfg, opts.json, opts.sample);
   if (command == "run") return run_command(cfg, RunOptions{.stop_after_copy = opts.stop_after_copy});
   if (command == "status") return not_yet(command, "a later issue");
-  if (command == "verify") return not_yet(command, "verification is a later issue");
+  if (command == "verify") return verify_command(cfg, opts.verify, opts.json);
   if (command == "cutover") return not_yet(command, "cutover is a later issue");
   if (command == "teardown")
     return not_yet(command, "a later issue; meanwhile drop the slot and publication with SQL and remove state_dir");
@@ -79,9 +81,11 @@ int run_cli(int argc, char** argv) {
   auto* status = app.add_subcommand("status", "phase, copy progress, applied LSN, lag, dead-letter count");
   add_config_option(status, opts);
   status->add_flag("--json", opts.json, "print as JSON");
-  auto* verify = app.add_subcommand("verify", "compare source and target (counts and chunked checksums)");
+  auto* verify = app.add_subcommand("verify", "compare what the target holds with what the mapping makes of the source; exit 3 when they differ");
   add_config_option(verify, opts);
   verify->add_flag("--json", opts.json, "print as JSON");
+  verify->add_option("--table", opts.verify.tables, "only this table (source or target name, schema.table); repeatable");
+  verify->add_option("--max-keys", opts.verify.max_keys, "list at most N differing keys per table (default 10)");
   auto* cutover = app.add_subcommand("cutover", "fence the source, drain, sync sequences, verify");
   add_config_option(cutover, opts);
   auto* dlq = app.add_subcommand("dlq", "inspect and act on the dead-letter queue");

@@ -1,0 +1,96 @@
+// `crmsync verify`: the report (a table for a person, or JSON) and the exit code.
+#include <fmt/format.h>
+
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "daemon/verify.hpp"
+
+namespace crmsync::daemon {
+
+std::string render_verify_text(const std::vector<TableVerdict>& verdicts) {
+  std::size_t width = 5;
+  for (const auto& v : verdicts) width = std::max(width, v.source.size() + v.target.size() + 4);
+  std::string out = fmt::format("{:<{}} {:>12} {:>12} {:>11} {:>12} {:>8}\n", "TABLE", width, "SOURCE ROWS",
+                                "TARGET ROWS", "DIFFERENCES", "DEAD LETTERS", "SECONDS");
+  int equal = 0;
+  int differ = 0;
+  int failed = 0;
+  for (const auto& v : verdicts) {
+    const auto name = v.source == v.target ? v.source : fmt::format("{} -> {}", v.source, v.target);
+    if (!v.error.empty()) {
+      ++failed;
+      out += fmt::format("{:<{}} could not be verified: {}\n", name, width, v.error);
+      continue;
+    }
+    out += fmt::format("{:<{}} {:>12} {:>12} {:>11} {:>12} {:>8.2f}\n", name, width, v.source_rows, v.target_rows,
+                       v.differences(), v.dead_letters, v.seconds);
+    (v.differences() == 0 ? equal : differ) += 1;
+    if (v.differences() > 0) {
+      out += fmt::format("  {} missing, {} extra, {} different{}\n", v.missing, v.extra, v.different,
+                         v.skipped > 0 ? fmt::format(" ({} skipped by on_invalid: skip)", v.skipped) : std::string());
+    }
+    for (const auto& k : v.keys) {
+      out += fmt::format("  {:<11} {}", to_string(k.kind), k.key);
+      if (!k.columns.empty()) out += fmt::format(" (columns {})", fmt::join(k.columns, ", "));
+      if (!k.note.empty()) out += fmt::format(": {}", k.note);
+      out += '\n';
+    }
+    const auto listed = static_cast<std::int64_t>(v.keys.size());
+    if (listed < v.differences() + v.dead_letters + v.skipped) {
+      out += fmt::format("  ... {} more (--max-keys)\n", v.differences() + v.dead_letters + v.skipped - listed);
+    }
+  }
+  out += fmt::format("\nverify: {} table{} equal, {} different{}\n", equal, equal == 1 ? "" : "s", differ,
+                     failed > 0 ? fmt::format(", {} could not be verified", failed) : std::string());
+  return out;
+}
+
+std::string render_verify_json(const std::vector<TableVerdict>& verdicts) {
+  auto tables = nlohmann::json::array();
+  bool equal = true;
+  for (const auto& v : verdicts) {
+    auto keys = nlohmann::json::array();
+    for (const auto& k : v.keys) {
+      keys.push_back({{"kind", to_string(k.kind)}, {"key", k.key}, {"columns", k.columns}, {"note", k.note}});
+    }
+    equal = equal && v.error.empty() && v.differences() == 0;
+    tables.push_back({{"source", v.source},
+                      {"target", v.target},
+                      {"source_rows", v.source_rows},
+                      {"target_rows", v.target_rows},
+                      {"equal", v.error.empty() && v.differences() == 0},
+                      {"missing", v.missing},
+                      {"extra", v.extra},
+                      {"different", v.different},
+                      {"dead_letters", v.dead_letters},
+                      {"skipped", v.skipped},
+                      {"keys", keys},
+                      {"seconds", v.seconds},
+                      {"error", v.error}});
+  }
+  nlohmann::json doc = {{"equal", equal}, {"tables", tables}};
+  return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+ExitCode verify_command(const config::PipelineConfig& cfg, const VerifyOptions& options, bool json) {
+  auto verdicts = verify_tables(cfg, options);
+  if (!verdicts) {
+    std::fprintf(stderr, "crmsync verify: %s\n", verdicts.error().message.c_str());
+    return verdicts.error().code == ErrorCode::InvalidArgument ? ExitCode::Usage : ExitCode::Failure;
+  }
+  const auto text = json ? render_verify_json(*verdicts) : render_verify_text(*verdicts);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+  bool failed = false;
+  bool differ = false;
+  for (const auto& v : *verdicts) {
+    failed = failed || !v.error.empty();
+    differ = differ || v.differences() > 0;
+  }
+  if (differ) return ExitCode::VerifyMismatch;
+  return failed ? ExitCode::Failure : ExitCode::Ok;
+}
+
+}  // namespace crmsync::daemon
