@@ -81,10 +81,12 @@ int run_cli(int argc, char** argv) {
   auto* status = app.add_subcommand("status", "phase, copy progress, applied LSN, lag, dead-letter count");
   add_config_option(status, opts);
   status->add_flag("--json", opts.json, "print as JSON");
-  auto* verify = app.add_subcommand("verify", "compare what the target holds with what the mapping makes of the source; exit 3 when they differ");
+  auto* verify = app.add_subcommand(
+      "verify", "compare what the target holds with what the mapping makes of the source; exit 3 when they differ");
   add_config_option(verify, opts);
   verify->add_flag("--json", opts.json, "print as JSON");
-  verify->add_option("--table", opts.verify.tables, "only this table (source or target name, schema.table); repeatable");
+  verify->add_option("--table", opts.verify.tables,
+                     "only this table (source or target name, schema.table); repeatable");
   verify->add_option("--max-keys", opts.verify.max_keys, "list at most N differing keys per table (default 10)");
   auto* cutover = app.add_subcommand("cutover", "fence the source, drain, sync sequences, verify");
   add_config_option(cutover, opts);

@@ -82,6 +82,7 @@ struct Plan {
   config::TableName target;
   const config::Mapping* mapping = nullptr;
   std::vector<std::string> source_columns;  // read from the source (generated ones are never sent)
+  std::vector<std::string> source_types;    // format_type() of each
   std::vector<std::size_t> source_key;      // their indexes forming the source key
   std::vector<std::string> target_columns;  // what the mapping writes, in the mapper's order
   std::vector<std::string> target_types;    // format_type() of each on the target
@@ -93,9 +94,20 @@ struct Plan {
   std::string owned;                      // the target rows this pipeline owns (SQL), or empty
 };
 
-std::string order_by(const std::vector<std::string>& names, const std::vector<std::size_t>& cols) {
+// Both sides in one order, so that matched keys leave the pending maps at once: the column's own
+// order (an integer key reads its primary key index, no sort on the production source), with
+// byte order for text, whose collation may differ between the two databases. A type this does not
+// recognise as text and that sorts differently on the two sides costs memory, not a wrong verdict.
+bool is_text_type(const std::string& type) {
+  return type == "text" || type.starts_with("character") || type == "citext" || type == "name";
+}
+
+std::string order_by(const std::vector<std::string>& names, const std::vector<std::string>& types,
+                     const std::vector<std::size_t>& cols) {
   std::vector<std::string> parts;
-  for (const auto c : cols) parts.push_back(fmt::format("({})::text COLLATE \"C\"", pq::quote_ident(names[c])));
+  for (const auto c : cols) {
+    parts.push_back(pq::quote_ident(names[c]) + (is_text_type(types[c]) ? " COLLATE \"C\"" : ""));
+  }
   if (parts.empty()) return {};
   return fmt::format(" ORDER BY {}", fmt::join(parts, ", "));
 }
@@ -114,11 +126,14 @@ Result<Plan> plan_for(const config::PipelineConfig& cfg, const config::TableName
   if (!dst->has_value()) {
     return Error{ErrorCode::StateMismatch, fmt::format("the target table {} does not exist", p.target.qualified())};
   }
-  const bool full = (*src)->replica_identity == ReplicaIdentity::Full || !(*src)->has_primary_key;
+  // Matched by primary key when there is one, whatever the replica identity (a FULL identity only
+  // makes the stream send old rows); a table without one is a multiset of rows.
+  const bool full = !(*src)->has_primary_key;
   for (const auto& c : (*src)->columns) {
     if (c.generated) continue;
     if (c.primary_key && !full) p.source_key.push_back(p.source_columns.size());
     p.source_columns.push_back(c.name);
+    p.source_types.push_back(c.type);
   }
   auto compiled = mapping::RowMapper::compile(p.mapping, p.source_columns, encoding);
   if (!compiled) return compiled.take_error();
@@ -221,13 +236,16 @@ Status canonicalize(pq::Connection& target, const Plan& p, std::vector<Values>& 
                                 params);
   if (!res) {
     return Error{ErrorCode::QueryFailed,
-                 fmt::format("a mapped value does not fit its target column's type: {}", res.error().message)};
+                 fmt::format("a mapped value does not fit its target column's type ({}): crmsync check names the "
+                             "columns whose rules write values the target refuses",
+                             res.error().message)};
   }
   if (res->rows() != static_cast<int>(rows.size())) {
     return Error{ErrorCode::Internal, "the target returned another number of values than it was sent"};
   }
   for (std::size_t r = 0; r < rows.size(); ++r) {
-    for (std::size_t n = 0; n < cols.size(); ++n) rows[r][cols[n]] = res->get_opt(static_cast<int>(r), static_cast<int>(n));
+    for (std::size_t n = 0; n < cols.size(); ++n)
+      rows[r][cols[n]] = res->get_opt(static_cast<int>(r), static_cast<int>(n));
   }
   return {};
 }
@@ -318,9 +336,12 @@ class Comparison {
   void finish() {
     for (auto& [k, s] : source_) {
       const auto d = describe(s.values, p_.key, p_.target_columns);
-      if (dead_.contains(k)) add(DiffKind::DeadLetter, d, {}, "");
-      else if (s.rejected && skips()) add(DiffKind::Skipped, d, {}, refusal(*s.rejected));
-      else add(DiffKind::Missing, d, {}, s.rejected ? refusal(*s.rejected) : std::string());
+      if (dead_.contains(k))
+        add(DiffKind::DeadLetter, d, {}, "");
+      else if (s.rejected && skips())
+        add(DiffKind::Skipped, d, {}, refusal(*s.rejected));
+      else
+        add(DiffKind::Missing, d, {}, s.rejected ? refusal(*s.rejected) : std::string());
     }
     for (auto& [k, values] : target_) {
       add(dead_.contains(k) ? DiffKind::DeadLetter : DiffKind::Extra, describe(values, p_.key, p_.target_columns), {},
@@ -357,9 +378,12 @@ class Comparison {
 
   void refused_unmatched(const std::string& k, const Values& values, const mapping::Rejection& r) {
     const auto d = describe(values, p_.key, p_.target_columns);
-    if (dead_.contains(k)) add(DiffKind::DeadLetter, d, {}, "");
-    else if (skips()) add(DiffKind::Skipped, d, {}, refusal(r));
-    else add(DiffKind::Missing, d, {}, refusal(r));
+    if (dead_.contains(k))
+      add(DiffKind::DeadLetter, d, {}, "");
+    else if (skips())
+      add(DiffKind::Skipped, d, {}, refusal(r));
+    else
+      add(DiffKind::Missing, d, {}, refusal(r));
   }
 
   void compare(const std::string& k, const Values& src, const Values& dst,
@@ -420,16 +444,17 @@ Status verify_one(const config::PipelineConfig& cfg, const Sessions& sessions, c
   const auto where = plan->mapping != nullptr && plan->mapping->where ? " WHERE (" + *plan->mapping->where + ")" : "";
   if (auto ok = source->exec(fmt::format("DECLARE verify_source NO SCROLL CURSOR FOR SELECT {} FROM {}{}{}",
                                          fmt::join(quoted, ", "), pq::quote_qualified(name.schema, name.table), where,
-                                         order_by(plan->source_columns, plan->source_order)));
+                                         order_by(plan->source_columns, plan->source_types, plan->source_order)));
       !ok) {
     return ok.take_error();
   }
   quoted.clear();
   for (const auto& c : plan->target_columns) quoted.push_back(pq::quote_ident(c));
-  if (auto ok = target->exec(fmt::format(
-          "DECLARE verify_target NO SCROLL CURSOR FOR SELECT {} FROM {}{}{}", fmt::join(quoted, ", "),
-          pq::quote_qualified(plan->target.schema, plan->target.table),
-          plan->owned.empty() ? std::string() : " WHERE " + plan->owned, order_by(plan->target_columns, plan->target_order)));
+  if (auto ok = target->exec(fmt::format("DECLARE verify_target NO SCROLL CURSOR FOR SELECT {} FROM {}{}{}",
+                                         fmt::join(quoted, ", "),
+                                         pq::quote_qualified(plan->target.schema, plan->target.table),
+                                         plan->owned.empty() ? std::string() : " WHERE " + plan->owned,
+                                         order_by(plan->target_columns, plan->target_types, plan->target_order)));
       !ok) {
     return ok.take_error();
   }
@@ -508,9 +533,9 @@ Result<std::vector<TableVerdict>> verify_tables(const config::PipelineConfig& cf
       if (name.qualified() == wanted || (m != nullptr && m->to.qualified() == wanted)) hit = &name;
     }
     if (hit == nullptr) {
-      return Error{ErrorCode::InvalidArgument,
-                   fmt::format("--table {}: not a table of source.tables, nor the target of one (write schema.table)",
-                               wanted)};
+      return Error{
+          ErrorCode::InvalidArgument,
+          fmt::format("--table {}: not a table of source.tables, nor the target of one (write schema.table)", wanted)};
     }
     if (std::find(chosen.begin(), chosen.end(), hit) == chosen.end()) chosen.push_back(hit);
   }

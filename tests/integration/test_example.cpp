@@ -250,7 +250,8 @@ TEST_CASE(
   CHECK(verified.exit_code == 0);
   CHECK(verified.out.find("verify: 5 tables equal, 0 different") != std::string::npos);
   ex.newcrm.exec(
-      "UPDATE crm.people SET email = 'changed.' || email WHERE id = (SELECT min(id) FROM crm.people WHERE email IS NOT NULL)",
+      "UPDATE crm.people SET email = 'changed.' || email WHERE id = (SELECT min(id) FROM crm.people WHERE email IS NOT "
+      "NULL)",
       "newcrm");
   const auto changed = run_process(ex.args({"verify", "--table", "crm.people"}), ex.env);
   CAPTURE(changed.out);

@@ -22,7 +22,8 @@ const char* kSourceSchema =
     "CREATE TABLE public.contacts (id bigint PRIMARY KEY, email text, score float8, note text, doc jsonb);"
     "CREATE TABLE public.tags (label text, n int);"
     "ALTER TABLE public.tags REPLICA IDENTITY FULL;"
-    "CREATE TABLE public.deals (id int PRIMARY KEY, stage text, amount numeric(10,2), internal text);";
+    "CREATE TABLE public.deals (id int PRIMARY KEY, stage text, amount numeric(10,2), internal text);"
+    "ALTER TABLE public.deals REPLICA IDENTITY FULL;";  // still matched by its primary key
 const char* kTargetSchema =
     "CREATE TABLE public.contacts (id bigint PRIMARY KEY, email text, score float8, note text, doc jsonb);"
     "CREATE TABLE public.tags (label text, n int);"
@@ -78,7 +79,8 @@ TEST_CASE("verify: equal after the copy; finds every planted difference by kind,
       "INSERT INTO public.deals SELECT g, (ARRAY[' Open','WON ','lost'])[g % 3 + 1], g * 1.5, 'x' FROM "
       "generate_series(1, 500) g;"
       "UPDATE public.deals SET stage = 'maybe' WHERE id = 77");  // refused: a dead letter
-  p.write_config({"public.contacts", "public.tags", "public.deals"}, std::string("snapshot:\n  chunk_rows: 3000\n") + kMapping);
+  p.write_config({"public.contacts", "public.tags", "public.deals"},
+                 std::string("snapshot:\n  chunk_rows: 3000\n") + kMapping);
   const auto copied = p.crmsync({"run", "--stop-after-copy"});
   REQUIRE_MESSAGE(copied.exit_code == 0, copied.err);
   REQUIRE(p.target.query_value("SELECT count(*) FROM crmsync.dead_letters") == "1");
@@ -108,8 +110,8 @@ TEST_CASE("verify: equal after the copy; finds every planted difference by kind,
       "DELETE FROM public.contacts WHERE id = 10;"
       "INSERT INTO public.contacts VALUES (99999, 'extra@example.com', 1, 'x', '{}');"
       "UPDATE public.contacts SET email = 'C11@example.com' WHERE id = 11;"
-      "UPDATE public.contacts SET email = NULL WHERE id = 12;"   // '' on the source
-      "UPDATE public.contacts SET score = '-0' WHERE id = 13;"   // 0 on the source
+      "UPDATE public.contacts SET email = NULL WHERE id = 12;"                                      // '' on the source
+      "UPDATE public.contacts SET score = '-0' WHERE id = 13;"                                      // 0 on the source
       "UPDATE public.contacts SET note = overlay(note placing 'X' from 3000 for 1) WHERE id = 14;"  // TOASTed
       "UPDATE public.contacts SET doc = jsonb_set(doc, '{tags,1}', '16') WHERE id = 15;"
       "DELETE FROM public.tags WHERE ctid = (SELECT min(ctid) FROM public.tags WHERE label = 'twin');"
