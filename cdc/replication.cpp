@@ -38,9 +38,10 @@ Result<SystemIdentity> identify_system(pq::Connection& repl) {
   return id;
 }
 
-Result<CreatedSlot> create_slot_exporting_snapshot(pq::Connection& repl, const std::string& slot) {
-  auto res =
-      repl.exec(fmt::format("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput (SNAPSHOT 'export')", pq::quote_ident(slot)));
+Result<CreatedSlot> create_slot_exporting_snapshot(pq::Connection& repl, const std::string& slot,
+                                                   SlotLifetime lifetime) {
+  auto res = repl.exec(fmt::format("CREATE_REPLICATION_SLOT {}{} LOGICAL pgoutput (SNAPSHOT 'export')",
+                                   pq::quote_ident(slot), lifetime == SlotLifetime::Temporary ? " TEMPORARY" : ""));
   if (!res) {
     return res.take_error();
   }

@@ -28,8 +28,13 @@ struct CreatedSlot {
   std::string snapshot;  // valid only while `repl` stays open and runs no other command
 };
 
-/// CREATE_REPLICATION_SLOT <slot> LOGICAL pgoutput (SNAPSHOT 'export') (replication connection).
-Result<CreatedSlot> create_slot_exporting_snapshot(pq::Connection& repl, const std::string& slot);
+enum class SlotLifetime { Persistent, Temporary };
+
+/// CREATE_REPLICATION_SLOT <slot> [TEMPORARY] LOGICAL pgoutput (SNAPSHOT 'export') (replication
+/// connection). A temporary slot goes with the connection: `crmsync verify` uses one for a source
+/// snapshot whose position (the consistent point) is known exactly.
+Result<CreatedSlot> create_slot_exporting_snapshot(pq::Connection& repl, const std::string& slot,
+                                                   SlotLifetime lifetime = SlotLifetime::Persistent);
 
 struct SlotInfo {
   std::string plugin;

@@ -31,6 +31,12 @@ class ReplicationReader::Impl {
     io_.run();
   }
 
+  void ping() {
+    asio::post(io_, [this] {
+      if (!stopping_) send_status(true);
+    });
+  }
+
   void stop() {
     asio::post(io_, [this] {
       stopping_ = true;
@@ -359,6 +365,10 @@ void ReplicationReader::stop() {
   if (!thread_.joinable()) return;
   impl_->stop();
   thread_.join();
+}
+
+void ReplicationReader::request_keepalive() const {
+  if (thread_.joinable()) impl_->ping();
 }
 
 std::optional<Error> ReplicationReader::fatal_error() const {

@@ -53,6 +53,11 @@ class ReplicationReader {
   /// Sends a final status update with flushed(), closes the connection, joins the thread.
   void stop();
 
+  /// Asks the server for a keepalive now (a status update with the reply flag): its position is
+  /// what the walsender has decoded and sent, so every transaction committing before it has
+  /// arrived. Safe from any thread.
+  void request_keepalive() const;
+
   /// Set when the reader gave up (slot missing, malformed stream): the pipeline must stop.
   [[nodiscard]] std::optional<Error> fatal_error() const;
   /// Highest walEnd seen from the server.

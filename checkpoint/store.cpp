@@ -294,6 +294,15 @@ Status Store::put_meta(const std::string& key, const std::string& value) {
   return impl_->put(std::string(rec::kUserMetaPrefix) + key, value);
 }
 
+Status Store::erase_meta(const std::string& key) {
+  if (key.empty()) return Error{ErrorCode::InvalidArgument, "checkpoint: erase_meta needs a key"};
+  std::lock_guard lock(impl_->write_mutex);
+  rocksdb::WriteBatch batch;
+  const auto full = std::string(rec::kUserMetaPrefix) + key;
+  batch.Delete(full);
+  return impl_->write(batch, "erase meta");
+}
+
 Result<std::optional<std::string>> Store::get_meta(const std::string& key) const {
   return impl_->get(std::string(rec::kUserMetaPrefix) + key);
 }

@@ -109,6 +109,7 @@ class Store {
 
   // Generic small key/value for later features (e.g. "cutover/..."). Values are stored verbatim.
   Status put_meta(const std::string& key, const std::string& value);
+  Status erase_meta(const std::string& key);
   Result<std::optional<std::string>> get_meta(const std::string& key) const;
 
   // Removes every record (teardown). The directory itself stays; delete it after closing.

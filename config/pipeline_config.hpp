@@ -64,6 +64,16 @@ struct ApplyConfig {
   bool compact = true;  // net effect per key within a batch, multi-row statements (sink/postgres)
 };
 
+// `crmsync cutover` (daemon/cutover.hpp). Empty fence_sql: the default fence (the source database
+// read-only for new transactions, other client sessions terminated); empty unfence_sql: its undo.
+struct CutoverConfig {
+  std::string fence_sql;
+  std::string unfence_sql;
+  std::int64_t sequence_headroom = 1000;  // target sequences are set this far past the highest value
+  int marker_timeout_s = 30;              // the marker must be applied within this long
+  int write_wait_s = 30;                  // writes begun before the fence must end within this long
+};
+
 struct LogConfig {
   LogFormat format = LogFormat::Text;
   LogLevel level = LogLevel::Info;
@@ -166,6 +176,7 @@ struct PipelineConfig {
   TargetConfig target;
   SnapshotConfig snapshot;
   ApplyConfig apply;
+  CutoverConfig cutover;
   LogConfig log;
   std::vector<Mapping> mappings;
 

@@ -12,14 +12,16 @@ namespace crmsync::config::detail {
 
 namespace {
 
-constexpr std::string_view kTopKeys[] = {"name",     "state_dir", "source", "target",
-                                         "snapshot", "apply",     "log",    "mappings"};
+constexpr std::string_view kTopKeys[] = {"name",  "state_dir", "source", "target",  "snapshot",
+                                         "apply", "cutover",   "log",    "mappings"};
 constexpr std::string_view kSourceKeys[] = {
     "dsn", "tables", "slot", "publication", "connect_timeout_s", "receive_timeout_s"};
 constexpr std::string_view kTargetKeys[] = {"type", "dsn", "create_tables", "connect_timeout_s", "replication_role"};
 constexpr std::string_view kSnapshotKeys[] = {"parallel", "truncate_target", "chunk_rows"};
 constexpr std::string_view kApplyKeys[] = {"max_batch_delay_ms", "linger_us", "max_batch_bytes", "compact"};
 constexpr std::string_view kLogKeys[] = {"format", "level"};
+constexpr std::string_view kCutoverKeys[] = {"fence_sql", "unfence_sql", "sequence_headroom", "marker_timeout_s",
+                                             "write_wait_s"};
 
 constexpr std::string_view kTargetTypes[] = {"postgres"};
 constexpr std::string_view kReplicationRoles[] = {"replica", "origin"};  // ReplicationRole order
@@ -160,6 +162,24 @@ void read_apply(Context& ctx, const Value& v, ApplyConfig& cfg) {
   read_bool_into(ctx, s.get("compact"), cfg.compact);
 }
 
+void read_cutover(Context& ctx, const Value& v, CutoverConfig& cfg) {
+  if (!expect_map(ctx, v)) return;
+  const Section s(ctx, v, kCutoverKeys);
+  for (auto [key, into] : {std::pair{"fence_sql", &cfg.fence_sql}, std::pair{"unfence_sql", &cfg.unfence_sql}}) {
+    if (auto f = s.get(key)) {
+      if (auto sql = read_nonempty(ctx, *f)) *into = std::move(sql->value);
+    }
+  }
+  read_int_into(ctx, s.get("sequence_headroom"), cfg.sequence_headroom, 0, INT64_MAX / 4);
+  read_int_into(ctx, s.get("marker_timeout_s"), cfg.marker_timeout_s, 1, 3600);
+  read_int_into(ctx, s.get("write_wait_s"), cfg.write_wait_s, 1, 3600);
+  if (cfg.fence_sql.empty() != cfg.unfence_sql.empty()) {
+    ctx.error(v.pos, v.path,
+              "fence_sql and unfence_sql go together: a fence that cannot be undone would leave the "
+              "source read-only after a failed cutover");
+  }
+}
+
 void read_log(Context& ctx, const Value& v, LogConfig& cfg) {
   if (!expect_map(ctx, v)) return;
   const Section s(ctx, v, kLogKeys);
@@ -248,6 +268,7 @@ std::optional<PipelineConfig> validate_document(Context& ctx, const YAML::Node& 
   if (auto v = s.require("target")) read_target(ctx, *v, cfg.target);
   if (auto v = s.get("snapshot")) read_snapshot(ctx, *v, cfg.snapshot);
   if (auto v = s.get("apply")) read_apply(ctx, *v, cfg.apply);
+  if (auto v = s.get("cutover")) read_cutover(ctx, *v, cfg.cutover);
   if (auto v = s.get("log")) read_log(ctx, *v, cfg.log);
   MappingsRead maps;
   if (auto v = s.get("mappings")) maps = read_mappings(ctx, *v);

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <thread>
+
 #include "daemon/resumed_copy.hpp"
 #include "daemon/signals.hpp"
 
@@ -70,6 +72,20 @@ ApplyOutcome ApplyLoop::run() {
       drop_batch();
       return ApplyOutcome::Fatal;
     }
+    if (hold_ != nullptr && !in_source_txn_ && hold_->stop_at.load() != 0 && !target_at_.is_invalid() &&
+        target_at_.value() > hold_->stop_at.load()) {
+      // crmsync cutover: everything up to its marker is on the target; stop for good.
+      if (auto ok = reporter_.flush(); !ok) return classify(ok.error());
+      spdlog::info(
+          "stream: stopped for crmsync cutover: the target holds everything up to its marker at {} (applied {})",
+          Lsn{hold_->stop_at.load()}, target_at_);
+      return ApplyOutcome::CutOver;
+    }
+    if (hold_ != nullptr && !in_source_txn_) {
+      auto waiting = hold_step();
+      if (!waiting) return classify(waiting.error());
+      if (*waiting) continue;
+    }
     // Between transactions with a batch open: wait no longer than until the batch is due.
     const bool batch_waiting = batch_open_ && !in_source_txn_;
     std::chrono::microseconds wait = std::chrono::milliseconds(200);
@@ -77,7 +93,19 @@ ApplyOutcome ApplyLoop::run() {
       wait = std::clamp(std::chrono::duration_cast<std::chrono::microseconds>(batch_due_at() - Clock::now()),
                         std::chrono::microseconds(0), wait);
     }
-    auto item = queue_.pop(wait);
+    if (hold_id_ != 0) wait = std::min(wait, std::chrono::microseconds(std::chrono::milliseconds(20)));
+    std::optional<cdc::StreamItem> item;
+    if (deferred_) {
+      item = std::move(deferred_);
+      deferred_.reset();
+    } else {
+      item = queue_.pop(wait);
+    }
+    if (item && hold_id_ != 0) {
+      auto behind = hold_boundary(*item);
+      if (!behind) return classify(behind.error());
+      if (*behind) continue;
+    }
     if (!item) {
       if (batch_waiting) {
         if (auto ok = commit_batch(); !ok) return classify(ok.error());
@@ -91,6 +119,63 @@ ApplyOutcome ApplyLoop::run() {
       if (auto ok = commit_batch(); !ok) return classify(ok.error());
     }
   }
+}
+
+Result<bool> ApplyLoop::hold_step() {
+  const auto id = hold_->request.load();
+  if (id != hold_id_) {
+    hold_id_ = id;
+    hold_reached_ = false;
+  }
+  if (id == 0) return false;
+  const auto nap = [] { std::this_thread::sleep_for(std::chrono::milliseconds(2)); };
+  if (hold_reached_) {
+    nap();
+    return true;
+  }
+  if (hold_->until.load() == 0) {
+    // Pause at this boundary until verify knows its position P, which then lies past everything
+    // received so far: applying on up to P is always possible, never too late.
+    if (batch_open_) {
+      if (auto ok = commit_batch(); !ok) return ok.take_error();
+    }
+    if (batch_open_) return false;
+    if (hold_->paused_for.load() != id) {
+      hold_->paused_at = applied_.value();
+      hold_->paused_for = id;
+    }
+    nap();
+    return true;
+  }
+  // Approaching P: the walsender's keepalive says how far it has decoded; ask for one now and then,
+  // as a quiet source sends none of its own.
+  if (Clock::now() - last_ping_ > std::chrono::milliseconds(50)) {
+    reader_.request_keepalive();
+    last_ping_ = Clock::now();
+  }
+  return false;
+}
+
+Result<bool> ApplyLoop::hold_boundary(cdc::StreamItem& item) {
+  const Lsn until{hold_->until.load()};
+  if (hold_reached_ || in_source_txn_ || until.is_invalid() || hold_->request.load() != hold_id_) return false;
+  // A transaction belongs to the snapshot at P iff its commit record starts before P (the slot's
+  // consistent point, where decoding starts): Begin carries that position.
+  const auto* begin =
+      item.kind == cdc::StreamItem::Kind::Message ? std::get_if<cdc::pgoutput::Begin>(&item.message) : nullptr;
+  const bool past =
+      begin != nullptr ? begin->final_lsn >= until : item.kind == cdc::StreamItem::Kind::Keepalive && item.lsn >= until;
+  if (!past) return false;
+  if (batch_open_) {
+    if (auto ok = commit_batch(); !ok) return ok.take_error();
+  }
+  hold_->held_at = applied_.value();
+  hold_->held_for = hold_id_;
+  hold_reached_ = true;
+  spdlog::debug("stream: held at {} for verify (its snapshot is at {})", applied_, until);
+  if (begin == nullptr) return false;  // a keepalive: handle it as usual
+  deferred_ = std::move(item);
+  return true;
 }
 
 bool ApplyLoop::lingering() const {
@@ -197,7 +282,12 @@ Status ApplyLoop::on_message(const cdc::pgoutput::Message& m, Lsn at) {
     }
     return apply_change(m);
   }
-  return {};  // Origin, Type, logical messages: nothing to apply
+  if (const auto* lm = std::get_if<cdc::pgoutput::LogicalMessage>(&m)) {
+    // crmsync cutover's probe and marker (daemon/cutover.hpp): transactions with nothing else in
+    // them, committed on the target all the same, so that crmsync.apply_progress passes them.
+    if (lm->transactional && in_source_txn_ && lm->prefix == kCutoverPrefix && !batch_open_) return open_batch();
+  }
+  return {};  // Origin, Type, other logical messages: nothing to apply
 }
 
 Status ApplyLoop::apply_change(const cdc::pgoutput::Message& m) {
@@ -368,6 +458,7 @@ Status ApplyLoop::commit_batch() {
   // Durable on the target first (the authority on start-up), then in the checkpoint, then offered
   // to the source: the reporter writes the checkpoint and only then publishes the position.
   applied_ = batch_end_;
+  target_at_ = batch_end_;
   spdlog::debug("apply: committed {} transaction(s) up to {}", batch_txns_, batch_end_);
   report(false);
   return {};

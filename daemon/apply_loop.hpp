@@ -23,6 +23,7 @@
 #include "checkpoint/store.hpp"
 #include "config/pipeline_config.hpp"
 #include "daemon/chunk_filter.hpp"
+#include "daemon/hold.hpp"
 #include "daemon/latency.hpp"
 #include "daemon/lookups.hpp"
 #include "daemon/mapped_writes.hpp"
@@ -32,7 +33,10 @@
 
 namespace crmsync::daemon {
 
-enum class ApplyOutcome { Stopped, Fatal, TargetLost, SourceCatalogLost };
+enum class ApplyOutcome { Stopped, CutOver, Fatal, TargetLost, SourceCatalogLost };
+
+/// The prefix of crmsync cutover's logical messages (pg_logical_emit_message).
+inline constexpr const char* kCutoverPrefix = "crmsync.cutover";
 
 class ApplyLoop {
  public:
@@ -40,6 +44,8 @@ class ApplyLoop {
             pq::Connection& source, cdc::StreamQueue& queue, const cdc::ReplicationReader& reader, ChunkFilter& filter,
             SourceTables& tables, DeadLetterQueue& letters, std::atomic<std::uint64_t>& flushed);
   ApplyOutcome run();
+  /// Lets crmsync verify hold the stream at a source position (daemon/hold.hpp).
+  void set_hold(HoldSignal* hold) { hold_ = hold; }
   [[nodiscard]] std::int64_t target_commits() const { return target_commits_; }
   [[nodiscard]] std::int64_t source_transactions() const { return source_txns_; }
   /// Rows the mapping refused and skipped (on_invalid: skip).
@@ -53,6 +59,8 @@ class ApplyLoop {
  private:
   using Clock = std::chrono::steady_clock;
   Status handle(const cdc::StreamItem& item);
+  Result<bool> hold_step();                           // true: held or paused, take nothing now
+  Result<bool> hold_boundary(cdc::StreamItem& item);  // true: `item` waits behind the boundary
   Status on_message(const cdc::pgoutput::Message& m, Lsn at);
   Status apply_change(const cdc::pgoutput::Message& m);
   Status apply_truncate(const cdc::pgoutput::Truncate& t);
@@ -101,7 +109,8 @@ class ApplyLoop {
   std::size_t batch_bytes_ = 0;
   std::int64_t batch_txns_ = 0;
   Clock::time_point last_idle_confirm_;
-  Lsn applied_;  // committed on the target
+  Lsn applied_;    // committed on the target, or confirmed with nothing of ours before it
+  Lsn target_at_;  // the end of the last batch this session committed on the target
   std::string last_error_;
   std::vector<TxnTimes> batch_times_;
   std::chrono::system_clock::time_point txn_committed_;  // the open source transaction's commit time
@@ -120,6 +129,11 @@ class ApplyLoop {
   TargetLookups lookups_{[this] { return applier_.synchronous(); }};
   std::set<config::TableName> lookup_tables_;
   bool source_catalog_lost_ = false;
+  HoldSignal* hold_ = nullptr;
+  std::int64_t hold_id_ = 0;                 // the hold being served
+  bool hold_reached_ = false;                // at its boundary: nothing more until it is released
+  std::optional<cdc::StreamItem> deferred_;  // the Begin past the boundary, taken after the hold
+  Clock::time_point last_ping_{};
 };
 
 }  // namespace crmsync::daemon

@@ -11,6 +11,7 @@
 
 #include "config/loader.hpp"
 #include "daemon/check_command.hpp"
+#include "daemon/cutover.hpp"
 #include "daemon/dlq_command.hpp"
 #include "daemon/exit_codes.hpp"
 #include "daemon/logging.hpp"
@@ -29,6 +30,8 @@ struct Options {
   std::string dlq_table;
   std::int64_t sample = 0;
   VerifyOptions verify{};
+  CutoverOptions cutover{};
+  bool yes = false;
 };
 
 // Subcommands whose engines land with later issues. They say so and fail rather than pretend.
@@ -43,9 +46,8 @@ ExitCode dispatch(const std::string& command, const std::string& sub, const Opti
   if (command == "run") return run_command(cfg, RunOptions{.stop_after_copy = opts.stop_after_copy});
   if (command == "status") return not_yet(command, "a later issue");
   if (command == "verify") return verify_command(cfg, opts.verify, opts.json);
-  if (command == "cutover") return not_yet(command, "cutover is a later issue");
-  if (command == "teardown")
-    return not_yet(command, "a later issue; meanwhile drop the slot and publication with SQL and remove state_dir");
+  if (command == "cutover") return cutover_command(cfg, opts.cutover);
+  if (command == "teardown") return teardown_command(cfg, opts.yes);
   if (command == "dlq" && sub == "list") return dlq_list_command(cfg, opts.dlq_table, opts.json);
   if (command == "dlq" && (sub == "drop" || sub == "retry") && opts.dlq_id.empty()) {
     std::fprintf(stderr, "crmsync dlq %s: say which letters: an id, --id ID, or --all\n", sub.c_str());
@@ -88,8 +90,14 @@ int run_cli(int argc, char** argv) {
   verify->add_option("--table", opts.verify.tables,
                      "only this table (source or target name, schema.table); repeatable");
   verify->add_option("--max-keys", opts.verify.max_keys, "list at most N differing keys per table (default 10)");
-  auto* cutover = app.add_subcommand("cutover", "fence the source, drain, sync sequences, verify");
+  auto* cutover = app.add_subcommand("cutover", "verify, fence the source, drain to a marker, sync sequences, stop");
   add_config_option(cutover, opts);
+  cutover->add_flag("--dry-run", opts.cutover.dry_run, "everything but the fence and the stop");
+  cutover->add_option("--max-lag", opts.cutover.max_lag_s, "seconds the stream may lag at the start (default 1)")
+      ->check(CLI::PositiveNumber);
+  cutover->add_flag("--allow-dlq", opts.cutover.allow_dlq, "cut over with dead letters in the DLQ");
+  cutover->add_flag("--verify-after-fence", opts.cutover.verify_after_fence,
+                    "verify again once the source is fenced (lengthens the write outage)");
   auto* dlq = app.add_subcommand("dlq", "inspect and act on the dead-letter queue");
   dlq->require_subcommand(1);
   for (const char* name : {"list", "retry", "drop"}) {
@@ -110,6 +118,7 @@ int run_cli(int argc, char** argv) {
   }
   auto* teardown = app.add_subcommand("teardown", "drop the slot and publication, remove local state");
   add_config_option(teardown, opts);
+  teardown->add_flag("--yes", opts.yes, "really drop (without it: say what would be dropped)");
 
   try {
     app.parse(argc, argv);

@@ -69,6 +69,16 @@ Status open_session(Session& s) {
   auto store = checkpoint::Store::open(s.cfg.state_dir);
   if (!store) return store.take_error();
   s.store = std::move(store).value();
+  // Cut over: the source is fenced and the new CRM writes the target; streaming again would apply
+  // whatever the source does after the cutover on top of the new CRM's writes.
+  auto cut = s.store->get_meta(kCutoverStopKey);
+  if (!cut) return cut.take_error();
+  if (*cut) {
+    return mismatch(
+        fmt::format("pipeline {} was cut over (crmsync cutover stopped it at its marker {}); it does not stream again. "
+                    "crmsync teardown --yes drops its slot, publication and state",
+                    s.cfg.name, **cut));
+  }
   // The target first: its encoding is what every source session asks the source to send.
   {
     auto probe = connect(bare_target_options(s.cfg, "crmsync"));

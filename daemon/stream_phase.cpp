@@ -85,6 +85,8 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, const Sessions& sessi
   // A transient error that strikes again and again at the same position (a statement_timeout on
   // the same batch, a server that crashes on it) is not transient: after kMaxRepeats attempts,
   // with growing pauses between them, it stops the pipeline for an operator.
+  HoldSignal hold;
+  const HoldWatcher watcher(bare_target_options(cfg, "crmsync hold"), cfg.name, hold);
   constexpr int kMaxRepeats = 5;
   Lsn failed_at{};
   int repeats = 0;
@@ -149,6 +151,7 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, const Sessions& sessi
                                   queue, [&flushed] { return Lsn{flushed.load()}; });
     reader.start(start);
     ApplyLoop loop(cfg, store, *applier, *source, queue, reader, *filter, *tables, *letters, flushed);
+    loop.set_hold(&hold);
     const auto outcome = loop.run();
     switch (outcome) {
       case ApplyOutcome::Stopped:
@@ -170,6 +173,20 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, const Sessions& sessi
             applier->counters().multirow_rows, applier->counters().merged, applier->counters().rows_extra,
             loop.checkpoint_writes(), peak_rss_mb(), loop.lag_summary());
         return ExitCode::Ok;
+      case ApplyOutcome::CutOver: {
+        notify_stopping();
+        reader.stop();
+        const auto at = Lsn{hold.stop_at.load()};
+        if (auto ok = store.put_meta(kCutoverStopKey, at.to_string()); !ok) {
+          spdlog::error("stream: recording the cutover stop in the checkpoint: {}", ok.error().message);
+          return ExitCode::Failure;
+        }
+        spdlog::info(
+            "stopped for the cutover at {} ({} source transactions this session); this pipeline does not "
+            "start again (crmsync teardown removes it)",
+            Lsn{flushed.load()}, loop.source_transactions());
+        return ExitCode::Ok;
+      }
       case ApplyOutcome::Fatal: reader.stop(); return ExitCode::Permanent;
       case ApplyOutcome::SourceCatalogLost: reader.stop(); continue;
       case ApplyOutcome::TargetLost: {

@@ -3,7 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <mutex>
+#include <optional>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -421,7 +425,7 @@ class Comparison {
 };
 
 Status verify_one(const config::PipelineConfig& cfg, const Sessions& sessions, const config::TableName& name,
-                  const VerifyOptions& options, TableVerdict& verdict) {
+                  const VerifyOptions& options, const ComparisonPoint& point, TableVerdict& verdict) {
   auto source = pq::Connection::connect(sessions.source("crmsync verify"));
   if (!source) return source.take_error();
   auto target = pq::Connection::connect(sessions.target("crmsync verify"));
@@ -435,6 +439,10 @@ Status verify_one(const config::PipelineConfig& cfg, const Sessions& sessions, c
   verdict.target = plan->target.qualified();
   for (auto* conn : {&*source, &*target}) {
     if (auto ok = conn->exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); !ok) return ok.take_error();
+    const auto& snapshot = conn == &*source ? point.source_snapshot() : point.target_snapshot();
+    if (auto ok = conn->exec(fmt::format("SET TRANSACTION SNAPSHOT {}", pq::quote_literal(snapshot))); !ok) {
+      return ok.take_error();
+    }
   }
   auto dead = dead_letter_keys(cfg, *target, *plan, *mapper);
   if (!dead) return dead.take_error();
@@ -524,7 +532,7 @@ const char* to_string(DiffKind k) {
   return "?";
 }
 
-Result<std::vector<TableVerdict>> verify_tables(const config::PipelineConfig& cfg, const VerifyOptions& options) {
+Result<VerifyReport> verify_tables(const config::PipelineConfig& cfg, const VerifyOptions& options) {
   std::vector<const config::TableName*> chosen;
   for (const auto& wanted : options.tables) {
     const config::TableName* hit = nullptr;
@@ -542,26 +550,48 @@ Result<std::vector<TableVerdict>> verify_tables(const config::PipelineConfig& cf
   if (options.tables.empty()) {
     for (const auto& name : cfg.source.tables) chosen.push_back(&name);
   }
+  const auto began = std::chrono::steady_clock::now();
   auto probe = pq::Connection::connect(bare_target_options(cfg, "crmsync verify"));
   if (!probe) return probe.take_error();
   auto encoding = read_target_encoding(*probe);
   if (!encoding) return encoding.take_error();
   const Sessions sessions(cfg, *encoding);
-  std::vector<TableVerdict> out;
-  for (const auto* name : chosen) {
-    TableVerdict v;
-    v.source = name->qualified();
-    const auto* m = cfg.mapping_for(*name);
-    v.target = m != nullptr ? m->to.qualified() : name->qualified();
-    const auto started = std::chrono::steady_clock::now();
-    if (auto ok = verify_one(cfg, sessions, *name, options, v); !ok) {
-      if (ok.error().code == ErrorCode::ConnectionFailed) return ok.take_error();
-      v.error = ok.error().message;
+  auto point = ComparisonPoint::take(cfg, sessions);
+  if (!point) return point.take_error();
+  VerifyReport report;
+  report.point = (*point)->report();
+  report.tables.resize(chosen.size());
+  std::atomic<std::size_t> next{0};
+  std::mutex failed_mutex;
+  std::optional<Error> failed;  // a connection failure: the whole verify fails
+  const auto worker = [&] {
+    for (std::size_t i = next++; i < chosen.size(); i = next++) {
+      const auto* name = chosen[i];
+      auto& v = report.tables[i];
+      v.source = name->qualified();
+      const auto* m = cfg.mapping_for(*name);
+      v.target = m != nullptr ? m->to.qualified() : name->qualified();
+      const auto started = std::chrono::steady_clock::now();
+      if (auto ok = verify_one(cfg, sessions, *name, options, **point, v); !ok) {
+        if (ok.error().code == ErrorCode::ConnectionFailed) {
+          std::lock_guard lock(failed_mutex);
+          if (!failed) failed = ok.take_error();
+          continue;
+        }
+        v.error = ok.error().message;
+      }
+      v.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     }
-    v.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    out.push_back(std::move(v));
-  }
-  return out;
+  };
+  const auto threads = std::clamp<std::size_t>(static_cast<std::size_t>(cfg.snapshot.parallel), 1,
+                                               std::max<std::size_t>(1, chosen.size()));
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  if (failed) return std::move(*failed);
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  return report;
 }
 
 }  // namespace crmsync::daemon

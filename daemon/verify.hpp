@@ -8,9 +8,11 @@
 // different order costs memory, never a wrong verdict. A table without a key is compared as a
 // multiset of rows (duplicates counted).
 //
-// Each side is read in one REPEATABLE READ READ ONLY transaction: a consistent picture of each, at
-// two moments. Exact when the two pictures are of the same source position (the source quiet and
-// the daemon caught up, or stopped); under live load a difference can be a change in flight.
+// Both sides are read at one comparison point (daemon/verify_point.hpp): every table's source
+// transaction imports the snapshot of a temporary replication slot (position P), every target
+// transaction a target snapshot taken while the target held exactly P (the running daemon is held
+// there for that moment). Exact under live load: a difference is never a change in flight. Tables
+// are verified side by side, `snapshot.parallel` at a time.
 //
 // A key with a dead letter (crmsync.dead_letters, mapped to its target key) is reported as a dead
 // letter, not as missing or different; a row the mapping refuses under `on_invalid: skip` as
@@ -23,6 +25,7 @@
 #include "config/pipeline_config.hpp"
 #include "core/result.hpp"
 #include "daemon/exit_codes.hpp"
+#include "daemon/verify_point.hpp"
 
 namespace crmsync::daemon {
 
@@ -58,12 +61,18 @@ struct VerifyOptions {
   std::size_t batch_rows = 5000;
 };
 
-/// Verifies the selected tables; an unknown --table is ErrorCode::InvalidArgument, a connection
-/// failure an error; a table that cannot be read has its `error` set.
-Result<std::vector<TableVerdict>> verify_tables(const config::PipelineConfig& cfg, const VerifyOptions& options);
+struct VerifyReport {
+  PointReport point;  // where both sides were read
+  std::vector<TableVerdict> tables;
+  double seconds = 0;
+};
 
-std::string render_verify_text(const std::vector<TableVerdict>& verdicts);
-std::string render_verify_json(const std::vector<TableVerdict>& verdicts);
+/// Verifies the selected tables; an unknown --table is ErrorCode::InvalidArgument, a connection
+/// failure or no comparison point an error; a table that cannot be read has its `error` set.
+Result<VerifyReport> verify_tables(const config::PipelineConfig& cfg, const VerifyOptions& options);
+
+std::string render_verify_text(const VerifyReport& report);
+std::string render_verify_json(const VerifyReport& report);
 
 /// Prints the report; Ok when every table is equal, VerifyMismatch (3) when one differs, Failure
 /// when one could not be verified, Usage for an unknown --table.

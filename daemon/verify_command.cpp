@@ -9,11 +9,15 @@
 
 namespace crmsync::daemon {
 
-std::string render_verify_text(const std::vector<TableVerdict>& verdicts) {
+std::string render_verify_text(const VerifyReport& report) {
+  const auto& verdicts = report.tables;
   std::size_t width = 5;
   for (const auto& v : verdicts) width = std::max(width, v.source.size() + v.target.size() + 4);
-  std::string out = fmt::format("{:<{}} {:>12} {:>12} {:>11} {:>12} {:>8}\n", "TABLE", width, "SOURCE ROWS",
-                                "TARGET ROWS", "DIFFERENCES", "DEAD LETTERS", "SECONDS");
+  std::string out = fmt::format("source snapshot at {}, target at {}: {}\n\n", report.point.source,
+                                report.point.target ? report.point.target->to_string() : std::string("(none applied)"),
+                                report.point.how);
+  out += fmt::format("{:<{}} {:>12} {:>12} {:>11} {:>12} {:>8}\n", "TABLE", width, "SOURCE ROWS", "TARGET ROWS",
+                     "DIFFERENCES", "DEAD LETTERS", "SECONDS");
   int equal = 0;
   int differ = 0;
   int failed = 0;
@@ -42,12 +46,13 @@ std::string render_verify_text(const std::vector<TableVerdict>& verdicts) {
       out += fmt::format("  ... {} more (--max-keys)\n", v.differences() + v.dead_letters + v.skipped - listed);
     }
   }
-  out += fmt::format("\nverify: {} table{} equal, {} different{}\n", equal, equal == 1 ? "" : "s", differ,
-                     failed > 0 ? fmt::format(", {} could not be verified", failed) : std::string());
+  out += fmt::format("\nverify: {} table{} equal, {} different{} in {:.1f} s\n", equal, equal == 1 ? "" : "s", differ,
+                     failed > 0 ? fmt::format(", {} could not be verified", failed) : std::string(), report.seconds);
   return out;
 }
 
-std::string render_verify_json(const std::vector<TableVerdict>& verdicts) {
+std::string render_verify_json(const VerifyReport& report) {
+  const auto& verdicts = report.tables;
   auto tables = nlohmann::json::array();
   bool equal = true;
   for (const auto& v : verdicts) {
@@ -70,22 +75,29 @@ std::string render_verify_json(const std::vector<TableVerdict>& verdicts) {
                       {"seconds", v.seconds},
                       {"error", v.error}});
   }
-  nlohmann::json doc = {{"equal", equal}, {"tables", tables}};
+  nlohmann::json doc = {{"equal", equal},
+                        {"source_lsn", report.point.source.to_string()},
+                        {"target_lsn", report.point.target ? report.point.target->to_string() : std::string()},
+                        {"exact", report.point.exact},
+                        {"point", report.point.how},
+                        {"hold_ms", report.point.hold_ms},
+                        {"seconds", report.seconds},
+                        {"tables", tables}};
   return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 ExitCode verify_command(const config::PipelineConfig& cfg, const VerifyOptions& options, bool json) {
-  auto verdicts = verify_tables(cfg, options);
-  if (!verdicts) {
-    std::fprintf(stderr, "crmsync verify: %s\n", verdicts.error().message.c_str());
-    return verdicts.error().code == ErrorCode::InvalidArgument ? ExitCode::Usage : ExitCode::Failure;
+  auto report = verify_tables(cfg, options);
+  if (!report) {
+    std::fprintf(stderr, "crmsync verify: %s\n", report.error().message.c_str());
+    return report.error().code == ErrorCode::InvalidArgument ? ExitCode::Usage : ExitCode::Failure;
   }
-  const auto text = json ? render_verify_json(*verdicts) : render_verify_text(*verdicts);
+  const auto text = json ? render_verify_json(*report) : render_verify_text(*report);
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fflush(stdout);
   bool failed = false;
   bool differ = false;
-  for (const auto& v : *verdicts) {
+  for (const auto& v : report->tables) {
     failed = failed || !v.error.empty();
     differ = differ || v.differences() > 0;
   }

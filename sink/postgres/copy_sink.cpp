@@ -51,6 +51,22 @@ CREATE TABLE IF NOT EXISTS {0}.dead_letters (
   reason       text        NOT NULL,
   created_at   timestamptz NOT NULL DEFAULT now()
 );
+-- A running daemon held at a source position for crmsync verify (daemon/hold.hpp): one row per
+-- pipeline while a verify session (holder: its backend pid) holds it.
+CREATE TABLE IF NOT EXISTS {0}.holds (
+  pipeline     text        PRIMARY KEY,
+  holder       integer     NOT NULL,
+  requested_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  at_lsn       pg_lsn,
+  paused_lsn   pg_lsn,
+  held_lsn     pg_lsn
+);
+-- crmsync cutover asks the daemon to stop once the target holds its marker (daemon/cutover.hpp).
+CREATE TABLE IF NOT EXISTS {0}.stop_requests (
+  pipeline     text        PRIMARY KEY,
+  stop_at      pg_lsn      NOT NULL,
+  requested_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
 CREATE INDEX IF NOT EXISTS dead_letters_key ON {0}.dead_letters (pipeline, source_table, source_key);
 -- Rows a mapping refused under on_invalid: skip, counted where they were refused (copy chunk,
 -- stream batch) in the same transaction, so that rows in = written + dead letters + skipped

@@ -8,13 +8,17 @@
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
+#include <csignal>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "support/pipeline.hpp"
+#include "support/process.hpp"
+#include "support/wait.hpp"
 
 using namespace crmsync::testing;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -101,7 +105,20 @@ TEST_CASE("verify: equal after the copy; finds every planted difference by kind,
   CHECK(keys_of(table_of(doc, "public.deals")) == std::vector<std::string>{"dead_letter \"deal_id\" = '77'"});
 
   // Not differences: an excluded source column, a column the new CRM keeps to itself.
+  // (verify compares at one source position: the daemon applies the change first.)
   p.source.exec("UPDATE public.deals SET internal = 'changed' WHERE id = 5");
+  const auto changed_at = p.source.query_value("SELECT pg_current_wal_lsn()");
+  {
+    BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
+    CHECK(wait_until(
+        [&] {
+          return p.target.query_value("SELECT count(*) FROM crmsync.apply_progress WHERE lsn >= '" + changed_at +
+                                      "'") == "1";
+        },
+        60s));
+    run.signal(SIGTERM);
+    CHECK(run.wait().exit_code == 0);
+  }
   p.target.exec("UPDATE crm.deals SET created_at = now() - interval '1 day' WHERE deal_id = 6");
   CHECK(p.crmsync({"verify"}).exit_code == 0);
 
@@ -117,7 +134,7 @@ TEST_CASE("verify: equal after the copy; finds every planted difference by kind,
       "DELETE FROM public.tags WHERE ctid = (SELECT min(ctid) FROM public.tags WHERE label = 'twin');"
       "UPDATE crm.deals SET status = 'won' WHERE deal_id = 3;");  // the source says ' Open' -> open
   REQUIRE(p.target.query_value("SELECT length(note) > 8000 FROM public.contacts WHERE id = 14") == "t");
-  p.source.exec("UPDATE public.deals SET amount = 1.25 WHERE id = 4");  // a change not applied
+  p.target.exec("UPDATE crm.deals SET amount = 1.25 WHERE deal_id = 4");
   const auto differ = p.crmsync({"verify", "--json", "--max-keys", "20"});
   CAPTURE(differ.out);
   CHECK(differ.exit_code == 3);

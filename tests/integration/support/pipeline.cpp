@@ -49,4 +49,9 @@ std::int64_t row_count(const PgCluster& cluster, const std::string& qualified_ta
   return std::stoll(cluster.query_value(fmt::format("SELECT count(*) FROM {}", qualified_table)));
 }
 
+bool streaming(const PipelineFixture& p) {
+  return p.source.query_value("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'crmsync stream'") !=
+         "0";
+}
+
 }  // namespace crmsync::testing

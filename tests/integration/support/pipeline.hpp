@@ -33,6 +33,9 @@ class PipelineFixture {
   ProcessResult crmsync(const std::vector<std::string>& args) const;
 };
 
+/// Whether the pipeline's daemon streams (its walsender is there: the copy is done).
+bool streaming(const PipelineFixture& p);
+
 /// md5 over every row's text form in key order: equal checksums mean equal tables.
 std::string table_checksum(const PgCluster& cluster, const std::string& qualified_table, const std::string& order_by);
 std::int64_t row_count(const PgCluster& cluster, const std::string& qualified_table);

@@ -61,7 +61,7 @@ colour: blue
 source: {dsn: host=a, tables: [t]}
 target: {dsn: host=b}
 )") == Errors{"crmsync.yaml:2:1: unknown key \"colour\" (expected one of: name, state_dir, source, target, snapshot, "
-              "apply, log, mappings)"});
+              "apply, cutover, log, mappings)"});
 }
 
 TEST_CASE("config error: duplicate key") {

@@ -297,3 +297,35 @@ TEST_CASE("config: process_env and filesystem_reader use the real environment an
 }
 
 }  // namespace crmsync::config::test
+
+namespace crmsync::config::test {
+
+TEST_CASE("config: the cutover section, its defaults, and a fence that cannot be undone") {
+  const auto base = std::string("name: crm\nsource: {dsn: host=a, tables: [contacts]}\ntarget: {dsn: host=b}\n");
+  const LoadResult d = load(base);
+  REQUIRE(d.errors.empty());
+  CHECK(d.config->cutover.fence_sql.empty());
+  CHECK(d.config->cutover.unfence_sql.empty());
+  CHECK(d.config->cutover.sequence_headroom == 1000);
+  CHECK(d.config->cutover.marker_timeout_s == 30);
+  CHECK(d.config->cutover.write_wait_s == 30);
+
+  const LoadResult c = load(base +
+                            "cutover:\n  fence_sql: \"ALTER ROLE app NOLOGIN\"\n  unfence_sql: \"ALTER ROLE app LOGIN\"\n"
+                            "  sequence_headroom: 0\n  marker_timeout_s: 5\n  write_wait_s: 7\n");
+  REQUIRE(c.errors.empty());
+  CHECK(c.config->cutover.fence_sql == "ALTER ROLE app NOLOGIN");
+  CHECK(c.config->cutover.unfence_sql == "ALTER ROLE app LOGIN");
+  CHECK(c.config->cutover.sequence_headroom == 0);
+  CHECK(c.config->cutover.marker_timeout_s == 5);
+  CHECK(c.config->cutover.write_wait_s == 7);
+
+  const auto lonely = errors_of(base + "cutover:\n  fence_sql: \"ALTER ROLE app NOLOGIN\"\n");
+  REQUIRE(lonely.size() == 1);
+  CHECK(lonely[0].find("fence_sql and unfence_sql go together") != std::string::npos);
+  const auto typo = errors_of(base + "cutover:\n  marker_timeout: 5\n");
+  REQUIRE(typo.size() == 1);
+  CHECK(typo[0].find("did you mean \"marker_timeout_s\"") != std::string::npos);
+}
+
+}  // namespace crmsync::config::test
