@@ -93,7 +93,9 @@ ApplyOutcome ApplyLoop::run() {
       wait = std::clamp(std::chrono::duration_cast<std::chrono::microseconds>(batch_due_at() - Clock::now()),
                         std::chrono::microseconds(0), wait);
     }
-    if (hold_id_ != 0) wait = std::min(wait, std::chrono::microseconds(std::chrono::milliseconds(20)));
+    // A hold or a cutover's stop request arrives from the watcher thread, not through the queue:
+    // an idle stream looks for it every 20 ms (a cutover's write outage waits on it).
+    if (hold_ != nullptr) wait = std::min(wait, std::chrono::microseconds(std::chrono::milliseconds(20)));
     std::optional<cdc::StreamItem> item;
     if (deferred_) {
       item = std::move(deferred_);

@@ -12,7 +12,9 @@
 // transaction imports the snapshot of a temporary replication slot (position P), every target
 // transaction a target snapshot taken while the target held exactly P (the running daemon is held
 // there for that moment). Exact under live load: a difference is never a change in flight. Tables
-// are verified side by side, `snapshot.parallel` at a time.
+// are verified side by side, `snapshot.parallel` at a time. A table carried as it is (a rename at
+// most) is first checksummed per key-range chunk inside both databases; only differing chunks are
+// read row by row (verify.cpp, bucket_pass).
 //
 // A key with a dead letter (crmsync.dead_letters, mapped to its target key) is reported as a dead
 // letter, not as missing or different; a row the mapping refuses under `on_invalid: skip` as
@@ -51,7 +53,9 @@ struct TableVerdict {
   std::int64_t skipped = 0;
   std::vector<KeyDiff> keys;  // the first max_keys differences (and dead letters / skips)
   double seconds = 0;
-  std::string error;  // could not be verified (and why)
+  std::size_t buckets = 0;            // key-range buckets checksummed in the databases (0: rows only)
+  std::size_t buckets_differing = 0;  // of them, compared row by row
+  std::string error;                  // could not be verified (and why)
   [[nodiscard]] std::int64_t differences() const { return missing + extra + different; }
 };
 

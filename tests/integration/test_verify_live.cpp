@@ -75,6 +75,11 @@ TEST_CASE(
     CHECK(doc["exact"] == true);
     CHECK(doc["point"].get<std::string>().find("running daemon was held") != std::string::npos);
     CHECK(doc["tables"][0]["source_rows"].get<std::int64_t>() >= 1000000);
+    CHECK(doc["tables"][0]["source_rows"] == doc["tables"][0]["target_rows"]);
+    // Checksummed in key-range chunks inside both databases, at one position: every chunk equal,
+    // no row transferred.
+    CHECK(doc["tables"][0]["chunks"].get<std::int64_t>() > 10);
+    CHECK(doc["tables"][0]["chunks_compared_by_row"] == 0);
     MESSAGE("verify of ", doc["tables"][0]["source_rows"].get<std::int64_t>(), " rows: ", doc["seconds"].get<double>(),
             " s, daemon held ", doc["hold_ms"].get<double>(), " ms, ", committed.load() - before,
             " source transactions meanwhile");
@@ -93,6 +98,10 @@ TEST_CASE(
   CHECK(t["different"] == 1);
   CHECK(t["missing"] == 1);
   CHECK(t["extra"] == 0);
+  // Narrowed: only the chunks holding the two keys were compared row by row.
+  CHECK(t["chunks_compared_by_row"].get<std::int64_t>() >= 1);
+  CHECK(t["chunks_compared_by_row"].get<std::int64_t>() <= 2);
+  CHECK(t["source_rows"].get<std::int64_t>() - t["target_rows"].get<std::int64_t>() == 1);
   std::vector<std::string> keys;
   for (const auto& k : t["keys"]) keys.push_back(k["kind"].get<std::string>() + " " + k["key"].get<std::string>());
   std::sort(keys.begin(), keys.end());
