@@ -120,12 +120,14 @@ TEST_CASE(
   REQUIRE(wait_until([&] { return app.count() > 300; }, 30s));
 
   // A dry run changes nothing the application sees.
-  auto dry = p.crmsync({"cutover", "--dry-run", "--max-lag", "5"});
+  auto dry = p.crmsync({"cutover", "--dry-run", "--verify-after-fence", "--max-lag", "5"});
   CAPTURE(dry.out);
   CAPTURE(dry.err);
   REQUIRE(dry.exit_code == 0);
   CHECK(dry.out.find("(dry run): done") != std::string::npos);
   CHECK(dry.out.find("marker") != std::string::npos);
+  CHECK(dry.out.find("verify after the fence") != std::string::npos);
+  CHECK(dry.out.find("  fence ") == std::string::npos);  // a dry run does not fence
   CHECK(run.running());
   const auto after_dry = app.count();
   CHECK(wait_until([&] { return app.count() > after_dry + 100; }, 10s));
@@ -207,6 +209,18 @@ TEST_CASE("a failing cutover step leaves the source writable and the stream runn
     CHECK(cut.out.find("FAILED") != std::string::npos);
     CHECK(cut.err.find("\"id\" = '5' (columns amount)") != std::string::npos);
     CHECK(cut.out.find("fence") == std::string::npos);  // it never got that far
+    CHECK(app_can_write(p.source));
+  }
+  SUBCASE("a dead letter waits in the DLQ: refused before the fence, exit 1") {
+    p.target.exec(
+        "INSERT INTO crmsync.dead_letters (pipeline, source_table, source_key, operation, source_row, old_key, rule, "
+        "column_name, reason) VALUES ('it_pipeline', 'public.orders', '5', 'INSERT', '{\"id\": \"5\"}', '{}', "
+        "'email', 'email', 'planted')");
+    const auto cut = p.crmsync({"cutover", "--max-lag", "5"});
+    CAPTURE(cut.out);
+    CHECK(cut.exit_code == 1);
+    CHECK(cut.out.find("1 dead letter(s) wait in the DLQ") != std::string::npos);
+    CHECK(cut.out.find("--allow-dlq") != std::string::npos);
     CHECK(app_can_write(p.source));
   }
   SUBCASE("the marker does not arrive in time: unfenced, exit 1") {
