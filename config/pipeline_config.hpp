@@ -70,8 +70,12 @@ struct CutoverConfig {
   std::string fence_sql;
   std::string unfence_sql;
   std::int64_t sequence_headroom = 1000;  // target sequences are set this far past the highest value
-  int marker_timeout_s = 30;              // the marker must be applied within this long
-  int write_wait_s = 30;                  // writes begun before the fence must end within this long
+  // Target sequence (schema.name, as pg_get_serial_sequence prints it) -> the source sequence whose
+  // value it must pass, or "none" to leave it alone. Overrides the detected pairing, and adds
+  // sequences that back no column of a mapped table.
+  std::map<std::string, std::string> sequences;
+  int marker_timeout_s = 30;  // the marker must be applied within this long
+  int write_wait_s = 30;      // writes begun before the fence must end within this long
 };
 
 struct LogConfig {

@@ -20,8 +20,8 @@ constexpr std::string_view kTargetKeys[] = {"type", "dsn", "create_tables", "con
 constexpr std::string_view kSnapshotKeys[] = {"parallel", "truncate_target", "chunk_rows"};
 constexpr std::string_view kApplyKeys[] = {"max_batch_delay_ms", "linger_us", "max_batch_bytes", "compact"};
 constexpr std::string_view kLogKeys[] = {"format", "level"};
-constexpr std::string_view kCutoverKeys[] = {"fence_sql", "unfence_sql", "sequence_headroom", "marker_timeout_s",
-                                             "write_wait_s"};
+constexpr std::string_view kCutoverKeys[] = {"fence_sql",        "unfence_sql",  "sequence_headroom",
+                                             "marker_timeout_s", "write_wait_s", "sequences"};
 
 constexpr std::string_view kTargetTypes[] = {"postgres"};
 constexpr std::string_view kReplicationRoles[] = {"replica", "origin"};  // ReplicationRole order
@@ -171,6 +171,12 @@ void read_cutover(Context& ctx, const Value& v, CutoverConfig& cfg) {
     }
   }
   read_int_into(ctx, s.get("sequence_headroom"), cfg.sequence_headroom, 0, INT64_MAX / 4);
+  if (auto seqs = s.get("sequences"); seqs && expect_map(ctx, *seqs)) {
+    const Section entries(ctx, *seqs, {});
+    for (const auto& [target, from] : entries.entries()) {
+      if (auto text = read_nonempty(ctx, from)) cfg.sequences.emplace(target, std::move(text->value));
+    }
+  }
   read_int_into(ctx, s.get("marker_timeout_s"), cfg.marker_timeout_s, 1, 3600);
   read_int_into(ctx, s.get("write_wait_s"), cfg.write_wait_s, 1, 3600);
   if (cfg.fence_sql.empty() != cfg.unfence_sql.empty()) {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -293,8 +294,28 @@ class Cutover {
     return target;
   }
 
+  // What the source handed out last from `seq` (0: never used).
+  Result<std::int64_t> source_sequence(const std::string& seq) {
+    auto v = source_->exec_params("SELECT coalesce(pg_sequence_last_value($1::regclass), 0)", {seq});
+    if (!v) return v.take_error();
+    return std::stoll(std::string(v->get(0, 0)));
+  }
+
+  // Sets `seq` past `floor` and `column_max` by the headroom; never lowers it.
+  Result<std::string> move_sequence(const std::string& seq, std::int64_t floor, const std::string& column_max) {
+    auto moved = target_->exec_params(
+        fmt::format("SELECT setval($1::regclass, greatest(({}) + $3::bigint, $2::bigint + $3::bigint, "
+                    "coalesce(pg_sequence_last_value($1::regclass), 0)), true)",
+                    column_max),
+        {seq, std::to_string(floor), std::to_string(cfg_.cutover.sequence_headroom)});
+    if (!moved) return moved.take_error();
+    return std::string(moved->get(0, 0));
+  }
+
   std::optional<Failure> sequences(std::string& detail) {
     std::vector<std::string> set;
+    std::set<std::string> seen;
+    const auto& overrides = cfg_.cutover.sequences;
     for (const auto& name : cfg_.source.tables) {
       const auto* m = cfg_.mapping_for(name);
       const auto target = m != nullptr ? m->to : name;
@@ -307,28 +328,41 @@ class Cutover {
       for (int r = 0; r < cols->rows(); ++r) {
         const std::string column(cols->get(r, 0));
         const std::string seq(cols->get(r, 1));
-        std::int64_t source_value = 0;
-        if (auto from = source_column(m, column)) {
-          auto src =
-              source_->exec_params("SELECT s FROM (SELECT pg_get_serial_sequence($1, $2) AS s) x WHERE s IS NOT NULL",
-                                   {pq::quote_qualified(name.schema, name.table), *from});
-          if (!src) return fail(src.error());
-          if (src->rows() > 0) {
-            auto v = source_->exec(fmt::format(
-                "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM {}", src->get(0, 0)));
-            if (!v) return fail(v.error());
-            source_value = std::stoll(std::string(v->get(0, 0)));
-          }
+        seen.insert(seq);
+        const auto over = overrides.find(seq);
+        if (over != overrides.end() && over->second == "none") {
+          set.push_back(fmt::format("{} left alone (cutover.sequences)", seq));
+          continue;
         }
-        auto moved = target_->exec_params(
-            fmt::format("SELECT setval($1::regclass, greatest((SELECT coalesce(max({0}), 0) FROM {1}), $2::bigint) + "
-                        "$3::bigint, true), (SELECT coalesce(max({0}), 0) FROM {1})",
-                        pq::quote_ident(column), qualified),
-            {seq, std::to_string(source_value), std::to_string(cfg_.cutover.sequence_headroom)});
+        std::optional<std::string> from;
+        if (over != overrides.end()) {
+          from = over->second;
+        } else if (auto col = source_column(m, column)) {
+          auto src = source_->exec_params("SELECT pg_get_serial_sequence($1, $2)",
+                                          {pq::quote_qualified(name.schema, name.table), *col});
+          if (!src) return fail(src.error());
+          if (!src->is_null(0, 0)) from = std::string(src->get(0, 0));
+        }
+        std::int64_t source_value = 0;
+        if (from) {
+          auto v = source_sequence(*from);
+          if (!v) return fail(v.error());
+          source_value = *v;
+        }
+        const auto column_max = fmt::format("SELECT coalesce(max({}), 0) FROM {}", pq::quote_ident(column), qualified);
+        auto moved = move_sequence(seq, source_value, column_max);
         if (!moved) return fail(moved.error());
-        set.push_back(
-            fmt::format("{} = {} (source {}, target max {})", seq, moved->get(0, 0), source_value, moved->get(0, 1)));
+        set.push_back(fmt::format("{} = {} (source {} {})", seq, *moved, from.value_or("-"), source_value));
       }
+    }
+    // Named in cutover.sequences without backing a column of a mapped table.
+    for (const auto& [seq, from] : overrides) {
+      if (seen.contains(seq) || from == "none") continue;
+      auto v = source_sequence(from);
+      if (!v) return fail(v.error());
+      auto moved = move_sequence(seq, *v, "0");
+      if (!moved) return fail(moved.error());
+      set.push_back(fmt::format("{} = {} (source {} {}, cutover.sequences)", seq, *moved, from, *v));
     }
     detail = set.empty() ? "no target sequence backs a column of a mapped table"
                          : fmt::format("{} set: {}", set.size(), fmt::join(set, ", "));

@@ -112,7 +112,10 @@ TEST_CASE(
   PipelineFixture p("cutover");
   p.source.exec(kSourceSchema);
   p.target.exec(kTargetSchema);
-  p.write_config({"public.orders"});
+  // A sequence no mapped column uses (invoice numbers), named in cutover.sequences.
+  p.source.exec("CREATE SEQUENCE public.invoice_no; SELECT setval('public.invoice_no', 5000)");
+  p.target.exec("CREATE SEQUENCE public.invoice_no");
+  p.write_config({"public.orders"}, "cutover:\n  sequences:\n    public.invoice_no: public.invoice_no\n");
   BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
   REQUIRE(wait_until([&] { return !run.running() || streaming(p); }, 120s));
   REQUIRE(run.running());
@@ -165,6 +168,7 @@ TEST_CASE(
       std::stoll(p.target.query_value("INSERT INTO public.orders (account, amount) VALUES (1, 1) RETURNING id"));
   CHECK(target_next > source_last);
   CHECK(target_next > *ids.rbegin());
+  CHECK(p.target.query_value("SELECT last_value FROM public.invoice_no") == "6000");  // 5000 + headroom
 
   // Retired: run refuses (permanently), teardown says what it drops, then drops it.
   const auto again = p.crmsync({"run"});

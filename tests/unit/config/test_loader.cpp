@@ -310,15 +310,20 @@ TEST_CASE("config: the cutover section, its defaults, and a fence that cannot be
   CHECK(d.config->cutover.marker_timeout_s == 30);
   CHECK(d.config->cutover.write_wait_s == 30);
 
-  const LoadResult c = load(base +
-                            "cutover:\n  fence_sql: \"ALTER ROLE app NOLOGIN\"\n  unfence_sql: \"ALTER ROLE app LOGIN\"\n"
-                            "  sequence_headroom: 0\n  marker_timeout_s: 5\n  write_wait_s: 7\n");
+  const LoadResult c =
+      load(base +
+           "cutover:\n  fence_sql: \"ALTER ROLE app NOLOGIN\"\n  unfence_sql: \"ALTER ROLE app LOGIN\"\n"
+           "  sequence_headroom: 0\n  marker_timeout_s: 5\n  write_wait_s: 7\n"
+           "  sequences: {crm.people_id_seq: public.contacts_id_seq, crm.notes_id_seq: none}\n");
   REQUIRE(c.errors.empty());
   CHECK(c.config->cutover.fence_sql == "ALTER ROLE app NOLOGIN");
   CHECK(c.config->cutover.unfence_sql == "ALTER ROLE app LOGIN");
   CHECK(c.config->cutover.sequence_headroom == 0);
   CHECK(c.config->cutover.marker_timeout_s == 5);
   CHECK(c.config->cutover.write_wait_s == 7);
+  CHECK(c.config->cutover.sequences ==
+        std::map<std::string, std::string>{{"crm.people_id_seq", "public.contacts_id_seq"},
+                                           {"crm.notes_id_seq", "none"}});
 
   const auto lonely = errors_of(base + "cutover:\n  fence_sql: \"ALTER ROLE app NOLOGIN\"\n");
   REQUIRE(lonely.size() == 1);
