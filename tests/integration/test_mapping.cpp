@@ -437,7 +437,10 @@ TEST_CASE(
       const auto before = state("SELECT count(*) FROM crmsync.copy_progress");
       wait_until([&] { return !run.running() || state("SELECT count(*) FROM crmsync.copy_progress") > before; }, 60s);
     } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(300 + 200 * round));
+      // In the stream: once it has applied something (a slow build, e.g. under ASan, may still be
+      // copying after a fixed pause), then at a varying moment.
+      wait_until([&] { return !run.running() || state("SELECT count(*) FROM crmsync.apply_progress") > 0; }, 120s);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100 + 200 * round));
     }
     if (!run.running()) FAIL(run.wait().err);
     in_copy += state("SELECT count(*) FROM crmsync.apply_progress") == 0 ? 1 : 0;
