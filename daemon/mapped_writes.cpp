@@ -94,8 +94,9 @@ sink::postgres::DeadLetter letter_of(const CachedRelation& rel, const WriteConte
 // Whether the change must wait behind a dead letter of its key (old or new); if so it is recorded
 // as a letter itself, and the new key waits from now on too.
 Result<bool> waits(const CachedRelation& rel, const WriteContext& w, const Change& c) {
-  if (rel.on_invalid != config::OnInvalid::DeadLetter) return false;
+  if (rel.on_invalid != config::OnInvalid::DeadLetter || w.letters.empty()) return false;
   const auto table = rel.source.qualified();
+  if (!w.letters.holds_any(table)) return false;
   const bool old_held = c.old != nullptr && w.letters.holds(table, key_text(rel, *c.old));
   const bool new_held = c.op != sink::postgres::LetterOp::Delete && w.letters.holds(table, key_text(rel, *c.row));
   if (!old_held && !new_held) return false;
@@ -190,6 +191,14 @@ Status DeadLetterQueue::record(sink::postgres::Applier& applier, const sink::pos
   pending_[letter.source_table].insert(letter.key);
   ++pending_count_;
   return {};
+}
+
+bool DeadLetterQueue::holds_any(const std::string& table) const {
+  for (const auto* keys : {&keys_, &pending_}) {
+    const auto it = keys->find(table);
+    if (it != keys->end() && !it->second.empty()) return true;
+  }
+  return false;
 }
 
 void DeadLetterQueue::commit() {

@@ -28,6 +28,10 @@ class DeadLetterQueue {
  public:
   static Result<DeadLetterQueue> load(pq::Connection& target, const std::string& pipeline);
   [[nodiscard]] bool holds(const std::string& table, const std::string& key) const;
+  /// Whether any key of `table` is held: when none is (the usual case), a change need not build
+  /// its key's text to find out whether it waits.
+  [[nodiscard]] bool holds_any(const std::string& table) const;
+  [[nodiscard]] bool empty() const { return keys_.empty() && pending_.empty(); }
   /// Writes `letter` in the applier's open transaction and holds its key from now on.
   Status record(sink::postgres::Applier& applier, const sink::postgres::DeadLetter& letter);
   /// The batch committed: its letters' keys are held for good.

@@ -170,7 +170,14 @@ std::optional<Refusal> apply_transform(const config::Transform& t, Value& v, Enc
   if (v.kind != ValueKind::Text) return std::nullopt;
   const auto refuse = [&](std::string reason) { return Refusal{std::string(rule_name(t.kind)), std::move(reason)}; };
   switch (t.kind) {
-    case TransformKind::Trim: v.text = std::string(trim(v.text, e)); break;
+    case TransformKind::Trim: {
+      // In place: the value is usually already trimmed, or blank-padded at the end only.
+      const auto kept = trim(v.text, e);
+      const auto start = static_cast<std::size_t>(kept.data() - v.text.data());
+      v.text.erase(start + kept.size());
+      v.text.erase(0, start);
+      break;
+    }
     case TransformKind::Lower: v.text = to_lower(v.text, e); break;
     case TransformKind::Upper: v.text = to_upper(v.text, e); break;
     case TransformKind::NullIfEmpty:
