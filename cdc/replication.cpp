@@ -58,7 +58,8 @@ Result<CreatedSlot> create_slot_exporting_snapshot(pq::Connection& repl, const s
 
 Result<std::optional<SlotInfo>> find_slot(pq::Connection& conn, const std::string& slot) {
   auto res = conn.exec_params(
-      "SELECT plugin, database, confirmed_flush_lsn, active FROM pg_replication_slots WHERE slot_name = $1", {slot});
+      "SELECT plugin, database, confirmed_flush_lsn, active, wal_status FROM pg_replication_slots WHERE slot_name = $1",
+      {slot});
   if (!res) {
     return res.take_error();
   }
@@ -68,7 +69,8 @@ Result<std::optional<SlotInfo>> find_slot(pq::Connection& conn, const std::strin
   SlotInfo info{.plugin = std::string(res->get(0, 0)),
                 .database = std::string(res->get(0, 1)),
                 .confirmed_flush = std::nullopt,
-                .active = res->get(0, 3) == "t"};
+                .active = res->get(0, 3) == "t",
+                .wal_status = std::string(res->get(0, 4))};
   if (!res->is_null(0, 2)) {
     auto lsn = Lsn::parse(res->get(0, 2));
     if (lsn) {

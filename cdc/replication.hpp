@@ -41,6 +41,7 @@ struct SlotInfo {
   std::string database;
   std::optional<Lsn> confirmed_flush;
   bool active = false;
+  std::string wal_status;  // reserved, extended, unreserved, lost (empty: not reported)
 };
 
 /// The slot's row in pg_replication_slots, or nullopt (ordinary connection).

@@ -37,6 +37,12 @@ struct SourceConfig {
   std::string publication;        // default: crmsync_<name>
   int connect_timeout_s = 10;
   int receive_timeout_s = 60;  // like wal_receiver_timeout; 0 disables
+  // Slot safety: a warning (log, metric, /readyz detail) once the slot retains more WAL than this
+  // on the source; 0: only wal_status (unreserved, lost) is watched.
+  std::int64_t max_retained_wal_bytes = 8LL << 30;
+  // A non-transactional logical message (pg_logical_emit_message) this often, so that lag is
+  // measured end to end on an idle source too; 0: off (lag then counts only what has arrived).
+  int heartbeat_s = 10;
 };
 
 struct TargetConfig {
@@ -76,6 +82,12 @@ struct CutoverConfig {
   std::map<std::string, std::string> sequences;
   int marker_timeout_s = 30;  // the marker must be applied within this long
   int write_wait_s = 30;      // writes begun before the fence must end within this long
+};
+
+// The observability endpoint (daemon/http_endpoint.*): /healthz, /readyz, /metrics, /status.
+struct HttpConfig {
+  std::string listen = "127.0.0.1:9187";  // host:port; "off": no endpoint
+  int ready_max_lag_s = 60;               // /readyz fails beyond this lag
 };
 
 struct LogConfig {
@@ -181,6 +193,7 @@ struct PipelineConfig {
   SnapshotConfig snapshot;
   ApplyConfig apply;
   CutoverConfig cutover;
+  HttpConfig http;
   LogConfig log;
   std::vector<Mapping> mappings;
 

@@ -12,10 +12,12 @@ namespace crmsync::config::detail {
 
 namespace {
 
-constexpr std::string_view kTopKeys[] = {"name",  "state_dir", "source", "target",  "snapshot",
-                                         "apply", "cutover",   "log",    "mappings"};
+constexpr std::string_view kTopKeys[] = {"name",  "state_dir", "source", "target", "snapshot",
+                                         "apply", "cutover",   "http",   "log",    "mappings"};
 constexpr std::string_view kSourceKeys[] = {
-    "dsn", "tables", "slot", "publication", "connect_timeout_s", "receive_timeout_s"};
+    "dsn",        "tables", "slot", "publication", "connect_timeout_s", "receive_timeout_s", "max_retained_wal",
+    "heartbeat_s"};
+constexpr std::string_view kHttpKeys[] = {"listen", "ready_max_lag_s"};
 constexpr std::string_view kTargetKeys[] = {"type", "dsn", "create_tables", "connect_timeout_s", "replication_role"};
 constexpr std::string_view kSnapshotKeys[] = {"parallel", "truncate_target", "chunk_rows"};
 constexpr std::string_view kApplyKeys[] = {"max_batch_delay_ms", "linger_us", "max_batch_bytes", "compact"};
@@ -38,6 +40,46 @@ constexpr std::string_view kDefaultPrefix = "crmsync_";
 bool is_simple_identifier(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(),
                                    [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
+}
+
+// host:port with a numeric port 0..65535; an IPv6 host in brackets.
+bool valid_listen(std::string_view s) {
+  const auto colon = s.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == s.size()) return false;
+  const auto host = s.substr(0, colon);
+  const auto port = s.substr(colon + 1);
+  if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return false;
+  }
+  const auto n = std::stoi(std::string(port));
+  if (n > 65535) return false;  // 0: any free port (the daemon writes the one it got into state_dir)
+  if (host.front() == '[') return host.size() > 2 && host.back() == ']';
+  return host.find(':') == std::string_view::npos;
+}
+
+// A size as PostgreSQL writes them: a number of bytes, or with kB, MB, GB or TB (1024-based);
+// 0 turns the check off.
+std::optional<std::int64_t> read_size(Context& ctx, const Value& v) {
+  auto text = read_nonempty(ctx, v);
+  if (!text) return std::nullopt;
+  const std::string& t = text->value;
+  std::size_t digits = 0;
+  while (digits < t.size() && t[digits] >= '0' && t[digits] <= '9') ++digits;
+  auto unit = std::string_view(t).substr(digits);
+  while (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
+  constexpr std::pair<std::string_view, int> kUnits[] = {{"", 0},    {"B", 0},   {"kB", 10},
+                                                         {"MB", 20}, {"GB", 30}, {"TB", 40}};
+  const auto* u = std::find_if(std::begin(kUnits), std::end(kUnits), [&](const auto& p) { return p.first == unit; });
+  if (digits == 0 || digits > 12 || u == std::end(kUnits)) {
+    ctx.error(v.pos, v.path, fmt::format("expected a size such as 8GB, 512MB or 0 (off), got {}", text->shown()));
+    return std::nullopt;
+  }
+  const std::int64_t n = std::stoll(t.substr(0, digits));
+  if (u->second > 0 && n > (INT64_MAX >> u->second)) {
+    ctx.error(v.pos, v.path, fmt::format("{} is too large", text->shown()));
+    return std::nullopt;
+  }
+  return n << u->second;
 }
 
 // name, slot, publication: [a-z0-9_]+ and at most `max` characters, because they end up as
@@ -127,6 +169,27 @@ void read_source(Context& ctx, const Value& v, SourceConfig& cfg, SourceRead& ou
   }
   read_int_into(ctx, s.get("connect_timeout_s"), cfg.connect_timeout_s, 1, 3600);
   read_int_into(ctx, s.get("receive_timeout_s"), cfg.receive_timeout_s, 0, 3600);
+  if (auto w = s.get("max_retained_wal")) {
+    if (auto bytes = read_size(ctx, *w)) cfg.max_retained_wal_bytes = *bytes;
+  }
+  read_int_into(ctx, s.get("heartbeat_s"), cfg.heartbeat_s, 0, 3600);
+}
+
+void read_http(Context& ctx, const Value& v, HttpConfig& cfg) {
+  if (!expect_map(ctx, v)) return;
+  const Section s(ctx, v, kHttpKeys);
+  if (auto l = s.get("listen")) {
+    if (auto text = read_nonempty(ctx, *l)) {
+      if (text->value == "off" || valid_listen(text->value)) {
+        cfg.listen = std::move(text->value);
+      } else {
+        ctx.error(l->pos, l->path,
+                  fmt::format("expected host:port (e.g. 127.0.0.1:9187, [::1]:9187, 0.0.0.0:9187) or off, got {}",
+                              text->shown()));
+      }
+    }
+  }
+  read_int_into(ctx, s.get("ready_max_lag_s"), cfg.ready_max_lag_s, 1, 86400);
 }
 
 void read_target(Context& ctx, const Value& v, TargetConfig& cfg) {
@@ -275,6 +338,7 @@ std::optional<PipelineConfig> validate_document(Context& ctx, const YAML::Node& 
   if (auto v = s.get("snapshot")) read_snapshot(ctx, *v, cfg.snapshot);
   if (auto v = s.get("apply")) read_apply(ctx, *v, cfg.apply);
   if (auto v = s.get("cutover")) read_cutover(ctx, *v, cfg.cutover);
+  if (auto v = s.get("http")) read_http(ctx, *v, cfg.http);
   if (auto v = s.get("log")) read_log(ctx, *v, cfg.log);
   MappingsRead maps;
   if (auto v = s.get("mappings")) maps = read_mappings(ctx, *v);

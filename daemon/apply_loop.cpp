@@ -29,6 +29,12 @@ ApplyLoop::ApplyLoop(const config::PipelineConfig& cfg, checkpoint::Store& store
       if (c.lookup) lookup_tables_.insert(c.lookup->table);
     }
   }
+  const char* stages[] = {"to_crmsync", "queued", "applying", "total"};
+  for (std::size_t i = 0; i < stage_hist_.size(); ++i) {
+    stage_hist_[i] = &board_.metrics().lag_stage.Add({{"stage", stages[i]}}, telemetry::lag_buckets());
+  }
+  board_.set_applied(applied_);
+  board_.set_confirmed(applied_);
 }
 
 ApplyOutcome ApplyLoop::classify(const Error& e) {
@@ -107,6 +113,11 @@ ApplyOutcome ApplyLoop::run() {
       auto behind = hold_boundary(*item);
       if (!behind) return classify(behind.error());
       if (*behind) continue;
+    }
+    // Liveness for systemd's watchdog: a loop blocked in a target statement stops ticking.
+    if (!item || (++ticks_ & 255U) == 0) {
+      board_.note_progress();
+      board_.set_confirmed(Lsn{flushed_.load()});
     }
     if (!item) {
       if (batch_waiting) {
@@ -255,13 +266,21 @@ Status ApplyLoop::on_message(const cdc::pgoutput::Message& m, Lsn at) {
     // pgoutput timestamps are microseconds since 2000-01-01 UTC.
     txn_committed_ = std::chrono::system_clock::time_point{} + std::chrono::seconds(946684800) +
                      std::chrono::microseconds(b->commit_time_us);
+    if (!skip_txn_ && !unapplied_marked_) {
+      board_.set_oldest_unapplied(txn_committed_);
+      unapplied_marked_ = true;
+    }
     return {};
   }
   if (const auto* c = std::get_if<cdc::pgoutput::Commit>(&m)) {
     in_source_txn_ = false;
     note_arrival(item_received_);
+    if (!batch_open_) {  // nothing of ours changed (or a replay): nothing delivered is pending
+      board_.set_oldest_unapplied(std::nullopt);
+      unapplied_marked_ = false;
+    }
     if (skip_txn_) return {};
-    if (!batch_open_) return {};  // an empty transaction (nothing of ours changed)
+    if (!batch_open_) return {};
     batch_end_ = c->end_lsn;
     ++batch_txns_;
     batch_times_.push_back({txn_committed_, item_received_, std::chrono::system_clock::now()});
@@ -288,6 +307,7 @@ Status ApplyLoop::on_message(const cdc::pgoutput::Message& m, Lsn at) {
     // crmsync cutover's probe and marker (daemon/cutover.hpp): transactions with nothing else in
     // them, committed on the target all the same, so that crmsync.apply_progress passes them.
     if (lm->transactional && in_source_txn_ && lm->prefix == kCutoverPrefix && !batch_open_) return open_batch();
+    if (!lm->transactional && lm->prefix == kHeartbeatPrefix) on_heartbeat(*lm);
   }
   return {};  // Origin, Type, other logical messages: nothing to apply
 }
@@ -308,6 +328,9 @@ Status ApplyLoop::apply_change(const cdc::pgoutput::Message& m) {
                  fmt::format("at {}: a change for relation {} arrived before its Relation message", txn_final_, oid)};
   }
   if (!rel->replicated) return {};
+  ++batch_changes_[oid][std::holds_alternative<cdc::pgoutput::Insert>(m)   ? 0
+                        : std::holds_alternative<cdc::pgoutput::Update>(m) ? 1
+                                                                           : 2];
   const WriteContext writes{.applier = applier_,
                             .source = relations_.source(),
                             .commit = txn_final_,
@@ -407,6 +430,7 @@ void ApplyLoop::drop_batch() {
   letters_.rollback();
   lookups_.clear();
   skipped_ = skipped_before_batch_;
+  batch_changes_.clear();
 }
 
 Status ApplyLoop::open_batch() {
@@ -450,6 +474,7 @@ Status ApplyLoop::commit_batch() {
     }
   }
   source_txns_ += batch_txns_;
+  publish_batch();
   record_lag();
   if (applier_.counters().rows_not_found > before) {
     spdlog::warn(
@@ -466,9 +491,75 @@ Status ApplyLoop::commit_batch() {
   return {};
 }
 
+void ApplyLoop::publish_batch() {
+  std::int64_t changes = 0;
+  constexpr const char* kOps[] = {"insert", "update", "delete"};
+  for (const auto& [oid, by_op] : batch_changes_) {
+    const auto* rel = relations_.find(oid);
+    const auto table = rel != nullptr ? rel->source.qualified() : fmt::format("oid {}", oid.value());
+    for (std::size_t op = 0; op < by_op.size(); ++op) {
+      if (by_op[op] == 0) continue;
+      changes += by_op[op];
+      board_.metrics().changes.Add({{"table", table}, {"op", kOps[op]}}).Increment(static_cast<double>(by_op[op]));
+    }
+  }
+  batch_changes_.clear();
+  board_.add_applied(changes, batch_txns_, 1);
+  board_.metrics().batch_transactions.Observe(static_cast<double>(batch_txns_));
+  board_.metrics().batch_seconds.Observe(std::chrono::duration<double>(Clock::now() - batch_started_).count());
+  board_.set_applied(batch_end_);
+  board_.set_received(reader_.server_position());
+  board_.set_oldest_unapplied(std::nullopt);
+  unapplied_marked_ = false;
+  if (heartbeat_pending_) {
+    board_.heartbeat_arrived(*heartbeat_pending_);
+    heartbeat_pending_.reset();
+  }
+}
+
+void ApplyLoop::on_heartbeat(const cdc::pgoutput::LogicalMessage& m) {
+  // Only this pipeline's: every pipeline on the source receives every non-transactional message.
+  const std::string_view content(m.content.data(), m.content.size());
+  const auto colon = content.rfind(':');
+  if (colon == std::string_view::npos || content.substr(0, colon) != cfg_.name) return;
+  std::uint64_t seq = 0;
+  for (const char c : content.substr(colon + 1)) {
+    if (c < '0' || c > '9') return;
+    seq = seq * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  // Everything before it is on the target once no batch is open (or when the open one commits).
+  if (batch_open_ || in_source_txn_) {
+    heartbeat_pending_ = seq;
+    return;
+  }
+  board_.heartbeat_arrived(seq);
+}
+
 void ApplyLoop::record_lag() {
   const auto done = std::chrono::system_clock::now();
   const auto us = [](auto d) { return std::chrono::duration_cast<std::chrono::microseconds>(d); };
+  {
+    // The Prometheus histograms, one update per stage and batch (bucket counts, then the sum).
+    const auto bounds = telemetry::lag_buckets();
+    std::array<std::vector<double>, 4> counts;
+    std::array<double, 4> sums{};
+    for (auto& c : counts) c.assign(bounds.size() + 1, 0.0);
+    for (const auto& t : batch_times_) {
+      const double v[] = {std::chrono::duration<double>(t.received - t.committed).count(),
+                          std::chrono::duration<double>(t.taken - t.received).count(),
+                          std::chrono::duration<double>(done - t.taken).count(),
+                          std::chrono::duration<double>(done - t.committed).count()};
+      for (std::size_t i = 0; i < counts.size(); ++i) {
+        const double x = std::max(0.0, v[i]);
+        const auto b = static_cast<std::size_t>(std::lower_bound(bounds.begin(), bounds.end(), x) - bounds.begin());
+        counts[i][b] += 1;
+        sums[i] += x;
+      }
+    }
+    if (!batch_times_.empty()) {
+      for (std::size_t i = 0; i < counts.size(); ++i) stage_hist_[i]->ObserveMultiple(counts[i], sums[i]);
+    }
+  }
   for (auto* stats : {&session_lag_, &period_lag_}) {
     for (const auto& t : batch_times_) {
       stats->total.record(us(done - t.committed));
@@ -514,6 +605,8 @@ void ApplyLoop::confirm_idle(Lsn lsn) {
   if (lsn <= applied_ || Clock::now() - last_idle_confirm_ < std::chrono::seconds(1)) return;
   last_idle_confirm_ = Clock::now();
   applied_ = lsn;
+  board_.set_applied(lsn);
+  board_.set_received(reader_.server_position());
   report(false);
 }
 

@@ -11,9 +11,12 @@
 // flushed. A transaction whose commit LSN is below the applied position was applied before and is
 // skipped when the source sends it again.
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -30,6 +33,7 @@
 #include "daemon/progress_reporter.hpp"
 #include "daemon/stream_routes.hpp"
 #include "sink/postgres/applier.hpp"
+#include "telemetry/board.hpp"
 
 namespace crmsync::daemon {
 
@@ -37,6 +41,8 @@ enum class ApplyOutcome { Stopped, CutOver, Fatal, TargetLost, SourceCatalogLost
 
 /// The prefix of crmsync cutover's logical messages (pg_logical_emit_message).
 inline constexpr const char* kCutoverPrefix = "crmsync.cutover";
+/// The prefix of the monitor's heartbeats (non-transactional; content "<pipeline>:<sequence>").
+inline constexpr const char* kHeartbeatPrefix = "crmsync.heartbeat";
 
 class ApplyLoop {
  public:
@@ -75,7 +81,9 @@ class ApplyLoop {
   void note_arrival(std::chrono::system_clock::time_point
                         received);  // hand `applied_` to the reporter (soon: write it without waiting)
   ApplyOutcome classify(const Error& e);
-  void record_lag();  // the batch just committed: each transaction's lag, by stage
+  void record_lag();     // the batch just committed: each transaction's lag, by stage
+  void publish_batch();  // the batch just committed: counters and positions for the board
+  void on_heartbeat(const cdc::pgoutput::LogicalMessage& m);
 
   // Per transaction of the open batch: source commit time, when the reader decoded its Commit,
   // when this loop took that Commit from the queue (system clock, to compare with the source's).
@@ -134,6 +142,15 @@ class ApplyLoop {
   bool hold_reached_ = false;                // at its boundary: nothing more until it is released
   std::optional<cdc::StreamItem> deferred_;  // the Begin past the boundary, taken after the hold
   Clock::time_point last_ping_{};
+
+  // Telemetry (telemetry/board.hpp): per table of the open batch, changes by operation (insert,
+  // update, delete), published when it commits; the histograms' handles, looked up once.
+  telemetry::Board& board_ = telemetry::board();
+  std::map<Oid, std::array<std::int64_t, 3>> batch_changes_;
+  std::array<prometheus::Histogram*, 4> stage_hist_{};  // to_crmsync, queued, applying, total
+  std::optional<std::uint64_t> heartbeat_pending_;      // arrived inside the open batch
+  bool unapplied_marked_ = false;                       // the board knows the oldest unapplied commit
+  std::uint32_t ticks_ = 0;
 };
 
 }  // namespace crmsync::daemon

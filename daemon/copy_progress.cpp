@@ -5,6 +5,8 @@
 
 #include <cstdio>
 
+#include "telemetry/board.hpp"
+
 namespace crmsync::daemon {
 namespace {
 
@@ -33,11 +35,12 @@ CopyProgress::Table& CopyProgress::add_table(const std::string& name, double est
   t->chunks_done = chunks_already;
   tables_.push_back(std::move(t));
   last_rows_.push_back(rows_already);
+  published_rows_.push_back(rows_already);
   return *tables_.back();
 }
 
 void CopyProgress::start() {
-  started_ = last_ = std::chrono::steady_clock::now();
+  started_ = last_ = published_at_ = std::chrono::steady_clock::now();
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -50,18 +53,49 @@ void CopyProgress::finish() {
   wake_.notify_all();
   if (thread_.joinable()) {
     thread_.join();
+    publish();
     report(true);
   }
 }
 
 void CopyProgress::loop() {
+  // Every second for the board (crmsync status, /metrics); the log every 10 s off a terminal.
   const auto period = interactive_ ? std::chrono::seconds(1) : std::chrono::seconds(10);
+  auto next_report = std::chrono::steady_clock::now() + period;
   std::unique_lock lock(mutex_);
-  while (!wake_.wait_for(lock, period, [this] { return done_; })) {
+  while (!wake_.wait_for(lock, std::chrono::seconds(1), [this] { return done_; })) {
     lock.unlock();
-    report(false);
+    publish();
+    telemetry::board().note_progress();
+    if (std::chrono::steady_clock::now() >= next_report) {
+      report(false);
+      next_report = std::chrono::steady_clock::now() + period;
+    }
     lock.lock();
   }
+}
+
+void CopyProgress::publish() {
+  const auto now = std::chrono::steady_clock::now();
+  const double dt = std::chrono::duration<double>(now - published_at_).count();
+  published_at_ = now;
+  published_rows_.resize(tables_.size(), 0);
+  std::vector<telemetry::TableProgress> out;
+  for (std::size_t i = 0; i < tables_.size(); ++i) {
+    const auto& t = *tables_[i];
+    telemetry::TableProgress p;
+    p.table = t.name;
+    p.rows_done = t.rows.load();
+    p.chunks_done = static_cast<int>(t.chunks_done.load());
+    p.chunks_total = static_cast<int>(t.chunks_total);
+    p.done = p.chunks_done >= p.chunks_total;
+    p.rows_total =
+        p.done ? p.rows_done : std::max<std::int64_t>(p.rows_done, static_cast<std::int64_t>(t.estimated_rows));
+    p.rows_per_s = dt > 0 ? static_cast<double>(p.rows_done - published_rows_[i]) / dt : 0;
+    published_rows_[i] = p.rows_done;
+    out.push_back(std::move(p));
+  }
+  telemetry::board().set_copy(std::move(out));
 }
 
 std::string CopyProgress::render_line(const std::string& name, std::int64_t rows, double estimated, double rows_per_s,

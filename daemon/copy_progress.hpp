@@ -1,6 +1,7 @@
 #pragma once
 // Copy progress for people: per table rows, %, rows/s and ETA. On a terminal a block of lines is
 // redrawn every second; otherwise one log line per table every 10 seconds (no per-row logging).
+// Every second the same figures go to the telemetry board (crmsync status, /metrics).
 
 #include <atomic>
 #include <chrono>
@@ -46,6 +47,7 @@ class CopyProgress {
  private:
   void loop();
   void report(bool final);
+  void publish();  // to the telemetry board: rows, chunks, rate per table
 
   bool interactive_;
   std::mutex notes_mutex_;
@@ -54,6 +56,8 @@ class CopyProgress {
   std::vector<std::int64_t> last_rows_;
   std::chrono::steady_clock::time_point started_;
   std::chrono::steady_clock::time_point last_;
+  std::chrono::steady_clock::time_point published_at_;
+  std::vector<std::int64_t> published_rows_;
   std::size_t lines_drawn_ = 0;
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -157,6 +157,15 @@ std::string slot_consumed_refusal(const config::PipelineConfig& cfg, Lsn confirm
       cfg.source.slot, confirmed_flush, start, start_over_advice(cfg));
 }
 
+std::string slot_lost_message(const config::PipelineConfig& cfg) {
+  return fmt::format(
+      "replication slot \"{}\" is lost (wal_status lost): the source removed WAL the stream had not yet applied, "
+      "because the slot retained more than max_slot_wal_keep_size. Those changes cannot be read any more, so the "
+      "target cannot be brought up to date from this slot, and crmsync will not restart from scratch on its own. To "
+      "recover, raise max_slot_wal_keep_size on the source (crmsync check recommends a value) and copy again: {}",
+      cfg.source.slot, start_over_advice(cfg));
+}
+
 CheckReport check_pipeline_state(const config::PipelineConfig& cfg) {
   CheckReport out;
   pq::ConnectOptions options;

@@ -25,6 +25,9 @@ std::optional<std::string> names_refusal(const config::PipelineConfig& cfg, cons
 /// The refusal when the slot was confirmed (`confirmed_flush`) past `start`, everything the target
 /// and the checkpoint hold.
 std::string slot_consumed_refusal(const config::PipelineConfig& cfg, Lsn confirmed_flush, Lsn start);
+/// A slot whose wal_status is lost (invalidated by max_slot_wal_keep_size): what happened and how
+/// to recover. Never a silent start from scratch.
+std::string slot_lost_message(const config::PipelineConfig& cfg);
 
 /// `crmsync check`'s "state" items: nothing when no checkpoint exists yet beyond one Ok line.
 CheckReport check_pipeline_state(const config::PipelineConfig& cfg);

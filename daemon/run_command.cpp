@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
 #include <set>
 #include <thread>
 
@@ -16,6 +18,8 @@
 #include "daemon/check_command.hpp"
 #include "daemon/copy_phase.hpp"
 #include "daemon/copy_setup.hpp"
+#include "daemon/http_endpoint.hpp"
+#include "daemon/monitor.hpp"
 #include "daemon/notify.hpp"
 #include "daemon/pipeline_state.hpp"
 #include "daemon/row_filter_record.hpp"
@@ -25,6 +29,7 @@
 #include "daemon/stream_phase.hpp"
 #include "mapping/column_plan.hpp"
 #include "sink/postgres/copy_sink.hpp"
+#include "telemetry/board.hpp"
 
 namespace crmsync::daemon {
 namespace {
@@ -54,6 +59,7 @@ std::string& last_failure() {
 ExitCode fail(const Error& e) {
   spdlog::error("{}", e.message);
   last_failure() = e.message;
+  telemetry::board().set_error(e.retryable() ? "retryable" : "permanent", e.message);
   return e.retryable() ? ExitCode::Failure : ExitCode::Permanent;
 }
 
@@ -361,7 +367,10 @@ ExitCode run_attempt(const config::PipelineConfig& cfg, const RunOptions& option
   if (auto ok = open_session(s); !ok) return fail(ok.error());
   auto slot = cdc::find_slot(*s.source, cfg.source.slot);
   if (!slot) return fail(slot.error());
+  if (*slot && (*slot)->wal_status == "lost") return fail(mismatch(slot_lost_message(cfg)));
   if (auto ok = check_identity(s, slot->has_value()); !ok) return fail(ok.error());
+  telemetry::board().set_source_connected(true);
+  telemetry::board().set_target_connected(true);
 
   auto stored_phase = s.store->phase();
   if (!stored_phase) return fail(stored_phase.error());
@@ -404,6 +413,7 @@ ExitCode run_attempt(const config::PipelineConfig& cfg, const RunOptions& option
   if (phase == checkpoint::Phase::New || phase == checkpoint::Phase::Copying) {
     auto tables = describe_tables(cfg, *s.source, *s.target, phase == checkpoint::Phase::Copying);
     if (!tables) return fail(tables.error());
+    telemetry::board().set_phase(telemetry::Phase::Copying);
     auto outcome = copy_all(s, *tables, phase);
     if (!outcome) return fail(outcome.error());
     if (*outcome == CopyOutcome::Stopped) {
@@ -426,13 +436,48 @@ ExitCode run_attempt(const config::PipelineConfig& cfg, const RunOptions& option
   s.source.reset();
   s.target.reset();
   notify_status("streaming");
+  telemetry::board().set_phase(telemetry::Phase::Streaming);
   return stream_changes(cfg, *s.sessions, *s.store, (*identity)->consistent_lsn);
 }
 
 }  // namespace
 
+namespace {
+
+ExitCode run_attempts(const config::PipelineConfig& cfg, const RunOptions& options);
+
+}  // namespace
+
 ExitCode run_command(const config::PipelineConfig& cfg, const RunOptions& options) {
   install_stop_handlers();
+  // The endpoint and the monitor live for the whole run, across attempts: /healthz answers
+  // while a server is waited for, and /status says why.
+  auto http = start_http_endpoint(cfg);
+  if (!http) {
+    spdlog::error("{}", http.error().message);
+    return ExitCode::Config;
+  }
+  // `crmsync status` finds the endpoint here (the configured port may be 0: any free one).
+  const auto address_file = cfg.state_dir + "/http.address";
+  if (*http) {
+    std::error_code ignored;
+    std::filesystem::create_directories(cfg.state_dir, ignored);
+    if (FILE* f = std::fopen(address_file.c_str(), "w")) {
+      std::fputs(((*http)->address() + "\n").c_str(), f);
+      std::fclose(f);
+    }
+  }
+  const Monitor monitor(cfg);
+  auto code = run_attempts(cfg, options);
+  if (*http) std::remove(address_file.c_str());
+  if (fatal_stop_requested() && code == ExitCode::Ok) code = ExitCode::Permanent;
+  telemetry::board().set_phase(code == ExitCode::Ok ? telemetry::Phase::Stopped : telemetry::Phase::Failed);
+  return code;
+}
+
+namespace {
+
+ExitCode run_attempts(const config::PipelineConfig& cfg, const RunOptions& options) {
   // A retryable failure (a server unreachable or lost, during start-up or the copy) is retried
   // here, with a pause that doubles up to a minute and never resets while failures continue; the
   // copy resumes from its finished chunks. Permanent errors return at once.
@@ -464,5 +509,7 @@ ExitCode run_command(const config::PipelineConfig& cfg, const RunOptions& option
     pause = std::min(pause * 2, std::chrono::seconds(60));
   }
 }
+
+}  // namespace
 
 }  // namespace crmsync::daemon

@@ -8,6 +8,7 @@ namespace crmsync::daemon {
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_fatal{false};
 
 extern "C" void on_stop_signal(int) {
   if (g_stop.exchange(true)) {
@@ -32,6 +33,13 @@ bool stop_requested() {
 }
 void request_stop() {
   g_stop.store(true);
+}
+void request_fatal_stop() {
+  g_fatal.store(true);
+  g_stop.store(true);
+}
+bool fatal_stop_requested() {
+  return g_fatal.load();
 }
 
 }  // namespace crmsync::daemon

@@ -12,5 +12,8 @@ void install_stop_handlers();
 bool stop_requested();
 /// For tests and internal shutdown paths.
 void request_stop();
+/// A stop that no restart cures (the slot was lost): `run` exits 65 once the pipeline has stopped.
+void request_fatal_stop();
+bool fatal_stop_requested();
 
 }  // namespace crmsync::daemon

@@ -17,6 +17,7 @@
 #include "daemon/pipeline_state.hpp"
 #include "daemon/signals.hpp"
 #include "sink/postgres/applier.hpp"
+#include "telemetry/board.hpp"
 
 namespace crmsync::daemon {
 namespace {
@@ -36,8 +37,11 @@ Result<std::unique_ptr<sink::postgres::Applier>> connect_target(const config::Pi
     auto applier = sink::postgres::Applier::connect(opts, cfg.name);
     if (applier) {
       (*applier)->set_compaction(cfg.apply.compact, static_cast<std::size_t>(cfg.apply.max_batch_bytes));
+      telemetry::board().set_target_connected(true);
       return std::move(applier).value();
     }
+    telemetry::board().set_target_connected(false);
+    telemetry::board().note_progress();  // waiting for a server is not a hung apply
     if (!applier.error().retryable()) return applier.take_error();
     spdlog::warn("target unavailable ({}); retrying in {} ms", applier.error().message, backoff.count());
     const auto until = Clock::now() + backoff;
@@ -132,6 +136,11 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, const Sessions& sessi
       if (stop_requested()) return ExitCode::Ok;
       continue;
     }
+    if (*slot && (*slot)->wal_status == "lost") {
+      spdlog::error("{}", slot_lost_message(cfg));
+      telemetry::board().set_error("slot_lost", slot_lost_message(cfg));
+      return ExitCode::Permanent;
+    }
     if (*slot && (*slot)->confirmed_flush && *(*slot)->confirmed_flush > start) {
       spdlog::error("{}", slot_consumed_refusal(cfg, *(*slot)->confirmed_flush, start));
       return ExitCode::Permanent;
@@ -153,8 +162,12 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, const Sessions& sessi
     ApplyLoop loop(cfg, store, *applier, *source, queue, reader, *filter, *tables, *letters, flushed);
     loop.set_hold(&hold);
     const auto outcome = loop.run();
+    if (const auto n = reader.reconnects(); n > 0) {
+      telemetry::board().metrics().reconnects.Add({{"side", "source"}}).Increment(n);
+    }
     switch (outcome) {
       case ApplyOutcome::Stopped:
+        telemetry::board().set_phase(telemetry::Phase::Stopping);
         notify_stopping();
         reader.stop();  // sends the final status update with the durable position
         if (letters->recorded() > 0) {
@@ -187,7 +200,13 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, const Sessions& sessi
             Lsn{flushed.load()}, loop.source_transactions());
         return ExitCode::Ok;
       }
-      case ApplyOutcome::Fatal: reader.stop(); return ExitCode::Permanent;
+      case ApplyOutcome::Fatal:
+        reader.stop();
+        if (fatal_stop_requested()) {
+          return ExitCode::Permanent;  // the monitor said why (a lost slot)
+        }
+        telemetry::board().set_error("permanent", loop.last_error());
+        return ExitCode::Permanent;
       case ApplyOutcome::SourceCatalogLost: reader.stop(); continue;
       case ApplyOutcome::TargetLost: {
         const Lsn at{flushed.load()};
@@ -209,6 +228,8 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, const Sessions& sessi
         // restart the stream from the durable position: what was applied but not committed is
         // resent by the source.
         applier.reset();
+        telemetry::board().set_error("target", loop.last_error());
+        telemetry::board().metrics().reconnects.Add({{"side", "target"}}).Increment();
         connected = connect_target(cfg, sessions);
         if (!connected) {
           reader.stop();

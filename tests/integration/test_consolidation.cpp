@@ -22,6 +22,8 @@ namespace {
 std::string pipeline_config(const PipelineFixture& p, const PgCluster& source, const std::string& name) {
   return p.dir.write(name + ".yaml", fmt::format(R"yaml(name: {0}
 state_dir: {1}/state_{0}
+http:
+  listen: 127.0.0.1:0
 source:
   dsn: "{2}"
   tables:

@@ -115,6 +115,8 @@ TEST_CASE("copy: target tables are created on request, and a non-empty target is
       "INSERT INTO public.accounts SELECT g, 'acct ' || g, g % 100 FROM generate_series(1, 1500) g;");
   q.dir.write("crmsync.yaml", fmt::format(R"yaml(name: it_create
 state_dir: {}
+http:
+  listen: 127.0.0.1:0
 source:
   dsn: "{}"
   tables: [public.accounts]

@@ -172,6 +172,8 @@ TEST_CASE("copy: a checkpoint from another cluster is refused with exit 65") {
   // Same config, same state_dir, but source.dsn now points at a different cluster.
   const auto yaml = fmt::format(R"yaml(name: it_pipeline
 state_dir: {}
+http:
+  listen: 127.0.0.1:0
 source:
   dsn: "{}"
   tables: [public.t]

@@ -460,7 +460,7 @@ TEST_CASE("long run: a source that sends nothing, not even keepalives, is notice
   const char* ddl = "CREATE TABLE public.contacts (id int PRIMARY KEY, name text)";
   p.source.exec(ddl);
   p.target.exec(ddl);
-  p.dir.write("crmsync.yaml", fmt::format("name: it_pipeline\nstate_dir: {}\nsource:\n  dsn: \"{}\"\n  tables: "
+  p.dir.write("crmsync.yaml", fmt::format("name: it_pipeline\nstate_dir: {}\nhttp:\n  listen: 127.0.0.1:0\nsource:\n  dsn: \"{}\"\n  tables: "
                                           "[public.contacts]\n  receive_timeout_s: 2\ntarget:\n  dsn: \"{}\"\n"
                                           "apply:\n  max_batch_delay_ms: 10\n",
                                           p.state_dir(), p.source.dsn(), p.target.dsn()));
@@ -537,7 +537,7 @@ TEST_CASE("long run: a publication edited by hand, another slot name and a slot 
   refused("also publishes public.other, which is not in source.tables");
   p.source.exec("ALTER PUBLICATION crmsync_it_pipeline SET TABLE public.contacts");
   // The config names another slot mid-migration.
-  p.dir.write("crmsync.yaml", fmt::format("name: it_pipeline\nstate_dir: {}\nsource:\n  dsn: \"{}\"\n  tables: "
+  p.dir.write("crmsync.yaml", fmt::format("name: it_pipeline\nstate_dir: {}\nhttp:\n  listen: 127.0.0.1:0\nsource:\n  dsn: \"{}\"\n  tables: "
                                           "[public.contacts]\n  slot: other_slot\ntarget:\n  dsn: \"{}\"\n",
                                           p.state_dir(), p.source.dsn(), p.target.dsn()));
   refused("streams from slot \"crmsync_it_pipeline\"");

@@ -9,9 +9,12 @@ PipelineFixture::PipelineFixture(const std::string& label) : source(label + "-sr
 std::string PipelineFixture::write_config(const std::vector<std::string>& tables, const std::string& extra) const {
   std::string list;
   for (const auto& t : tables) list += fmt::format("    - '{}'\n", t);
+  // Tests run side by side: any free port for the endpoint (the daemon writes it into
+  // state_dir/http.address), unless `extra` has an http section of its own.
+  const std::string http = extra.find("http:\n") == std::string::npos ? "http:\n  listen: 127.0.0.1:0\n" : "";
   const auto yaml = fmt::format(R"yaml(name: it_pipeline
 state_dir: {}
-source:
+{}source:
   dsn: "{}"
   tables:
 {}target:
@@ -20,17 +23,20 @@ source:
 log:
   level: debug
 {})yaml",
-                                state_dir(), source.dsn(), list, target.dsn(), extra);
+                                state_dir(), http, source.dsn(), list, target.dsn(), extra);
   return dir.write("crmsync.yaml", yaml);
 }
 
 std::string PipelineFixture::write_config_with(const std::string& source_dsn, const std::string& target_dsn,
-                                              const std::vector<std::string>& tables, const std::string& extra) const {
+                                               const std::vector<std::string>& tables, const std::string& extra) const {
   std::string list;
   for (const auto& t : tables) list += fmt::format("    - '{}'\n", t);
-  return dir.write("crmsync.yaml", fmt::format("name: it_pipeline\nstate_dir: {}\nsource:\n  dsn: \"{}\"\n  tables:\n{}"
-                                               "target:\n  dsn: \"{}\"\n{}",
-                                               state_dir(), source_dsn, list, target_dsn, extra));
+  return dir.write(
+      "crmsync.yaml",
+      fmt::format(
+          "name: it_pipeline\nstate_dir: {}\nhttp:\n  listen: 127.0.0.1:0\nsource:\n  dsn: \"{}\"\n  tables:\n{}"
+          "target:\n  dsn: \"{}\"\n{}",
+          state_dir(), source_dsn, list, target_dsn, extra));
 }
 
 ProcessResult PipelineFixture::crmsync(const std::vector<std::string>& args) const {

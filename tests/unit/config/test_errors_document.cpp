@@ -61,7 +61,7 @@ colour: blue
 source: {dsn: host=a, tables: [t]}
 target: {dsn: host=b}
 )") == Errors{"crmsync.yaml:2:1: unknown key \"colour\" (expected one of: name, state_dir, source, target, snapshot, "
-              "apply, cutover, log, mappings)"});
+              "apply, cutover, http, log, mappings)"});
 }
 
 TEST_CASE("config error: duplicate key") {

@@ -1,0 +1,197 @@
+#include "daemon/monitor.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+
+#include "daemon/apply_loop.hpp"
+#include "daemon/pipeline_state.hpp"
+#include "daemon/signals.hpp"
+#include "telemetry/board.hpp"
+
+namespace crmsync::daemon {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+pq::ConnectOptions options(const std::string& dsn, int timeout_s) {
+  pq::ConnectOptions o;
+  o.dsn = dsn;
+  o.connect_timeout_s = timeout_s;
+  o.application_name = "crmsync monitor";
+  return o;
+}
+
+}  // namespace
+
+Monitor::Monitor(const config::PipelineConfig& cfg) : cfg_(cfg) {
+  std::uint64_t usec = 0;
+  if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) watchdog_ = std::chrono::microseconds(usec);
+  telemetry::board().set_pipeline(cfg.name, cfg.source.max_retained_wal_bytes);
+  thread_ = std::thread([this] { run(); });
+}
+
+Monitor::~Monitor() {
+  {
+    const std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+pq::Connection* Monitor::source() {
+  if (source_ && source_->ok()) return &*source_;
+  source_.reset();
+  auto c = pq::Connection::connect(options(cfg_.source.dsn, cfg_.source.connect_timeout_s));
+  if (!c) return nullptr;
+  source_.emplace(std::move(c).value());
+  return &*source_;
+}
+
+pq::Connection* Monitor::target() {
+  if (target_ && target_->ok()) return &*target_;
+  target_.reset();
+  auto c = pq::Connection::connect(options(cfg_.target.dsn, cfg_.target.connect_timeout_s));
+  if (!c) return nullptr;
+  target_.emplace(std::move(c).value());
+  return &*target_;
+}
+
+void Monitor::run() {
+  // Ticks of 250 ms (shorter under a short watchdog), each doing what is due.
+  auto tick = std::chrono::milliseconds(250);
+  if (watchdog_.count() > 0) {
+    tick = std::min(tick, std::chrono::duration_cast<std::chrono::milliseconds>(watchdog_ / 4));
+    tick = std::max(tick, std::chrono::milliseconds(10));
+  }
+  auto next_second = Clock::now();
+  auto next_slot = Clock::now();
+  auto next_letters = Clock::now();
+  auto next_heartbeat = Clock::now() + std::chrono::seconds(1);
+  std::string last_status;
+  while (true) {
+    {
+      std::unique_lock lock(mutex_);
+      if (wake_.wait_for(lock, tick, [this] { return stopping_; })) return;
+    }
+    tick_watchdog();
+    auto& board = telemetry::board();
+    const auto now = Clock::now();
+    if (now >= next_second) {
+      next_second = now + std::chrono::seconds(1);
+      board.sample_rates();
+      if (auto line = board.status_line(); line != last_status) {
+        sd_notifyf(0, "STATUS=%s", line.c_str());
+        last_status = std::move(line);
+      }
+    }
+    if (now >= next_slot) {
+      next_slot = now + std::chrono::seconds(5);
+      check_slot();
+    }
+    if (cfg_.source.heartbeat_s > 0 && now >= next_heartbeat && board.phase() == telemetry::Phase::Streaming) {
+      next_heartbeat = now + std::chrono::seconds(cfg_.source.heartbeat_s);
+      send_heartbeat();
+    }
+    if (now >= next_letters) {
+      next_letters = now + std::chrono::seconds(2);
+      count_dead_letters();
+    }
+  }
+}
+
+void Monitor::tick_watchdog() {
+  if (watchdog_.count() == 0) return;
+  auto& board = telemetry::board();
+  // Streaming: only while the apply loop moves. Elsewhere (start-up, the copy, waiting for a
+  // server) the process being alive is what there is to watch.
+  if (board.phase() == telemetry::Phase::Streaming && Clock::now() - board.last_progress() > watchdog_ / 2) return;
+  sd_notify(0, "WATCHDOG=1");
+}
+
+void Monitor::check_slot() {
+  auto* conn = source();
+  telemetry::board().set_source_connected(conn != nullptr);
+  if (conn == nullptr) return;
+  auto res = conn->exec_params(
+      "SELECT pg_current_wal_lsn(), s.restart_lsn, s.wal_status, s.safe_wal_size, "
+      "pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint, "
+      "current_setting('max_slot_wal_keep_size')::bigint "
+      "FROM (SELECT 1) AS one LEFT JOIN pg_replication_slots s ON s.slot_name = $1",
+      {cfg_.source.slot});
+  if (!res || res->rows() != 1) return;
+  if (auto wal = Lsn::parse(res->get(0, 0))) telemetry::board().set_source_wal(*wal);
+  telemetry::SlotInfo slot;
+  slot.name = cfg_.source.slot;
+  slot.found = !res->is_null(0, 2);
+  slot.wal_status = std::string(res->get(0, 2));
+  if (!res->is_null(0, 3)) slot.safe_wal_size = std::stoll(std::string(res->get(0, 3)));
+  if (!res->is_null(0, 4)) slot.retained_bytes = std::stoll(std::string(res->get(0, 4)));
+  slot.max_slot_wal_keep_size_mb = std::stoll(std::string(res->get(0, 5)));
+  const bool over = cfg_.source.max_retained_wal_bytes > 0 && slot.retained_bytes > cfg_.source.max_retained_wal_bytes;
+  if (over && (!warned_over_ || Clock::now() - last_over_warning_ > std::chrono::hours(1))) {
+    spdlog::warn(
+        "slot {}: it retains {} MB of WAL on the source, over source.max_retained_wal ({} MB); the source's disk "
+        "fills while the stream is behind{}",
+        slot.name, slot.retained_bytes >> 20, cfg_.source.max_retained_wal_bytes >> 20,
+        slot.max_slot_wal_keep_size_mb < 0 ? " (max_slot_wal_keep_size is -1: nothing limits it)" : "");
+    last_over_warning_ = Clock::now();
+  }
+  warned_over_ = over;
+  if (slot.wal_status != last_wal_status_) {
+    if (slot.wal_status == "unreserved") {
+      spdlog::warn(
+          "slot {}: wal_status is unreserved: the source retains more than max_slot_wal_keep_size ({} MB) for "
+          "it, and its next checkpoint removes WAL the stream still needs unless the stream catches up first",
+          slot.name, slot.max_slot_wal_keep_size_mb);
+    } else if (slot.wal_status == "lost") {
+      spdlog::error("{}", slot_lost_message(cfg_));
+      telemetry::board().set_error("slot_lost", slot_lost_message(cfg_));
+      request_fatal_stop();
+    }
+    last_wal_status_ = slot.wal_status;
+  }
+  telemetry::board().set_slot(std::move(slot));
+}
+
+void Monitor::send_heartbeat() {
+  if (heartbeat_refused_) return;
+  auto* conn = source();
+  if (conn == nullptr) return;
+  auto& board = telemetry::board();
+  const auto seq = board.heartbeat_sending();
+  auto res = conn->exec_params("SELECT pg_logical_emit_message(false, $1, $2)",
+                               {std::string(kHeartbeatPrefix), fmt::format("{}:{}", cfg_.name, seq)});
+  if (res) return;
+  board.heartbeat_failed();
+  if (res.error().message.find("permission denied") != std::string::npos) {
+    heartbeat_refused_ = true;
+    spdlog::warn(
+        "heartbeat: the source role may not run pg_logical_emit_message ({}); lag is measured from the changes "
+        "that arrive only (GRANT EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text) to it, or set "
+        "source.heartbeat_s: 0 to silence this)",
+        res.error().message);
+    return;
+  }
+  spdlog::debug("heartbeat: {}", res.error().message);
+}
+
+void Monitor::count_dead_letters() {
+  auto* conn = target();
+  if (conn == nullptr) {
+    telemetry::board().set_target_connected(false);
+    return;
+  }
+  auto res = conn->exec_params(
+      "SELECT source_table, count(*) FROM crmsync.dead_letters WHERE pipeline = $1 GROUP BY 1 "
+      "/* crmsync monitor */",
+      {cfg_.name});
+  telemetry::board().set_target_connected(conn->ok());
+  if (!res) return;  // not created yet (no stream session so far)
+  std::map<std::string, std::int64_t> by_table;
+  for (int r = 0; r < res->rows(); ++r) by_table[std::string(res->get(r, 0))] = std::stoll(std::string(res->get(r, 1)));
+  telemetry::board().set_dead_letters(std::move(by_table));
+}
+
+}  // namespace crmsync::daemon
