@@ -29,6 +29,7 @@ Monitor::Monitor(const config::PipelineConfig& cfg) : cfg_(cfg) {
   if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) watchdog_ = std::chrono::microseconds(usec);
   telemetry::board().set_pipeline(cfg.name, cfg.source.max_retained_wal_bytes);
   thread_ = std::thread([this] { run(); });
+  pinger_ = std::thread([this] { ping(); });
 }
 
 Monitor::~Monitor() {
@@ -38,37 +39,35 @@ Monitor::~Monitor() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
+  if (pinger_.joinable()) pinger_.join();
+}
+
+// The session in `slot`, (re)connected when it is not up; nullptr while the server does not answer.
+pq::Connection* Monitor::session(std::optional<pq::Connection>& slot, const std::string& dsn, int timeout_s) {
+  if (slot && slot->ok()) return &*slot;
+  slot.reset();
+  auto c = pq::Connection::connect(options(dsn, timeout_s));
+  if (!c) return nullptr;
+  slot.emplace(std::move(c).value());
+  return &*slot;
 }
 
 pq::Connection* Monitor::source() {
-  if (source_ && source_->ok()) return &*source_;
-  source_.reset();
-  auto c = pq::Connection::connect(options(cfg_.source.dsn, cfg_.source.connect_timeout_s));
-  if (!c) return nullptr;
-  source_.emplace(std::move(c).value());
-  return &*source_;
+  return session(source_, cfg_.source.dsn, cfg_.source.connect_timeout_s);
 }
 
 pq::Connection* Monitor::target() {
-  if (target_ && target_->ok()) return &*target_;
-  target_.reset();
-  auto c = pq::Connection::connect(options(cfg_.target.dsn, cfg_.target.connect_timeout_s));
-  if (!c) return nullptr;
-  target_.emplace(std::move(c).value());
-  return &*target_;
+  return session(target_, cfg_.target.dsn, cfg_.target.connect_timeout_s);
 }
 
-void Monitor::run() {
-  // Ticks of 250 ms (shorter under a short watchdog), each doing what is due.
+void Monitor::ping() {
+  // Its own thread: a server that takes connect_timeout_s to refuse must not hold up the pings.
   auto tick = std::chrono::milliseconds(250);
   if (watchdog_.count() > 0) {
     tick = std::min(tick, std::chrono::duration_cast<std::chrono::milliseconds>(watchdog_ / 4));
     tick = std::max(tick, std::chrono::milliseconds(10));
   }
   auto next_second = Clock::now();
-  auto next_slot = Clock::now();
-  auto next_letters = Clock::now();
-  auto next_heartbeat = Clock::now() + std::chrono::seconds(1);
   std::string last_status;
   while (true) {
     {
@@ -76,21 +75,33 @@ void Monitor::run() {
       if (wake_.wait_for(lock, tick, [this] { return stopping_; })) return;
     }
     tick_watchdog();
+    if (Clock::now() < next_second) continue;
+    next_second = Clock::now() + std::chrono::seconds(1);
     auto& board = telemetry::board();
-    const auto now = Clock::now();
-    if (now >= next_second) {
-      next_second = now + std::chrono::seconds(1);
-      board.sample_rates();
-      if (auto line = board.status_line(); line != last_status) {
-        sd_notifyf(0, "STATUS=%s", line.c_str());
-        last_status = std::move(line);
-      }
+    board.sample_rates();
+    if (auto line = board.status_line(); line != last_status) {
+      sd_notifyf(0, "STATUS=%s", line.c_str());
+      last_status = std::move(line);
     }
+  }
+}
+
+void Monitor::run() {
+  auto next_slot = Clock::now();
+  auto next_letters = Clock::now();
+  auto next_heartbeat = Clock::now() + std::chrono::seconds(1);
+  while (true) {
+    {
+      std::unique_lock lock(mutex_);
+      if (wake_.wait_for(lock, std::chrono::milliseconds(250), [this] { return stopping_; })) return;
+    }
+    const auto now = Clock::now();
     if (now >= next_slot) {
       next_slot = now + std::chrono::seconds(5);
       check_slot();
     }
-    if (cfg_.source.heartbeat_s > 0 && now >= next_heartbeat && board.phase() == telemetry::Phase::Streaming) {
+    if (cfg_.source.heartbeat_s > 0 && now >= next_heartbeat &&
+        telemetry::board().phase() == telemetry::Phase::Streaming) {
       next_heartbeat = now + std::chrono::seconds(cfg_.source.heartbeat_s);
       send_heartbeat();
     }

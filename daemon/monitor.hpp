@@ -1,5 +1,6 @@
 #pragma once
-// The monitor: a thread of its own that watches the pipeline from outside the data path and keeps
+// The monitor: two threads of their own (one for the sessions, one that does no I/O for the
+// pings, so a slow server never delays them) that watch the pipeline from outside the data path and keeps
 // the telemetry board (telemetry/board.hpp) current, for /status, /metrics and systemd.
 //
 // - every second: the rates, systemd's STATUS= line, and the watchdog (WATCHDOG=1 when the unit
@@ -34,11 +35,13 @@ class Monitor {
   Monitor& operator=(const Monitor&) = delete;
 
  private:
-  void run();
+  void run();   // the sessions: slot, heartbeat, dead letters
+  void ping();  // no I/O but sd_notify: rates, STATUS=, the watchdog
   void tick_watchdog();
   void check_slot();
   void send_heartbeat();
   void count_dead_letters();
+  pq::Connection* session(std::optional<pq::Connection>& slot, const std::string& dsn, int timeout_s);
   pq::Connection* source();
   pq::Connection* target();
 
@@ -54,6 +57,7 @@ class Monitor {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::thread thread_;
+  std::thread pinger_;
 };
 
 }  // namespace crmsync::daemon
