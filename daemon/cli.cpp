@@ -16,6 +16,7 @@
 #include "daemon/exit_codes.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/run_command.hpp"
+#include "daemon/status_command.hpp"
 #include "daemon/verify.hpp"
 #include "daemon/version.hpp"
 
@@ -31,20 +32,15 @@ struct Options {
   std::int64_t sample = 0;
   VerifyOptions verify{};
   CutoverOptions cutover{};
+  StatusOptions status{};
   bool yes = false;
 };
-
-// Subcommands whose engines land with later issues. They say so and fail rather than pretend.
-ExitCode not_yet(const std::string& command, const char* issue) {
-  std::fprintf(stderr, "crmsync %s: not implemented yet (%s); nothing was done\n", command.c_str(), issue);
-  return ExitCode::Failure;
-}
 
 ExitCode dispatch(const std::string& command, const std::string& sub, const Options& opts,
                   const config::PipelineConfig& cfg) {
   if (command == "check") return check_command(cfg, opts.json, opts.sample);
   if (command == "run") return run_command(cfg, RunOptions{.stop_after_copy = opts.stop_after_copy});
-  if (command == "status") return not_yet(command, "a later issue");
+  if (command == "status") return status_command(cfg, opts.status);
   if (command == "verify") return verify_command(cfg, opts.verify, opts.json);
   if (command == "cutover") return cutover_command(cfg, opts.cutover);
   if (command == "teardown") return teardown_command(cfg, opts.yes);
@@ -82,7 +78,10 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   auto* status = app.add_subcommand("status", "phase, copy progress, applied LSN, lag, dead-letter count");
   add_config_option(status, opts);
-  status->add_flag("--json", opts.json, "print as JSON");
+  status->add_flag("--json", opts.status.json, "print what /status serves (one line per refresh with --watch)");
+  status->add_flag("--watch", opts.status.watch, "refresh until interrupted");
+  status->add_option("--interval", opts.status.interval_s, "seconds between refreshes with --watch (default 2)")
+      ->check(CLI::Range(0.1, 3600.0));
   auto* verify = app.add_subcommand(
       "verify", "compare what the target holds with what the mapping makes of the source; exit 3 when they differ");
   add_config_option(verify, opts);

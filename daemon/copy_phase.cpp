@@ -222,6 +222,7 @@ Result<ChunkResult> copy_one(const CopyRun& run, cdc::SnapshotSession& source, L
     return writer.take_error();
   }
   std::int64_t messages = 0;
+  std::int64_t counted = 0;  // rows among the messages
   while (true) {
     auto next = pq::copy_out_next(source.connection());
     if (!next) {
@@ -235,11 +236,16 @@ Result<ChunkResult> copy_one(const CopyRun& run, cdc::SnapshotSession& source, L
       return put.take_error();
     }
     ++messages;
-    progress.rows.fetch_add(1, std::memory_order_relaxed);
+    // Not the binary trailer (two 0xFF bytes; a text row ends with a newline): what `crmsync
+    // status` shows would otherwise run one row ahead per chunk in flight until its commit.
+    if ((*next)->view() != std::string_view("\xff\xff", 2)) {
+      ++counted;
+      progress.rows.fetch_add(1, std::memory_order_relaxed);
+    }
     if (messages % kStopCheckRows == 0 && (stop_requested() || queue.failed())) {
       // Abandon the chunk: the target rolls back; the source COPY dies with the session.
       writer->abort("crmsync is stopping");
-      progress.rows.fetch_sub(messages, std::memory_order_relaxed);
+      progress.rows.fetch_sub(counted, std::memory_order_relaxed);
       return ChunkResult::Stopped;
     }
   }
@@ -258,7 +264,7 @@ Result<ChunkResult> copy_one(const CopyRun& run, cdc::SnapshotSession& source, L
   }
   if (checked->rewritten || checked->relaid) {
     writer->abort("the source table was rewritten or altered after the snapshot");
-    progress.rows.fetch_sub(messages, std::memory_order_relaxed);
+    progress.rows.fetch_sub(counted, std::memory_order_relaxed);
     return ChunkResult::Rewritten;
   }
   const auto snapshot = ChunkSnapshot::text(source.xid_snapshot(), taken_at);
@@ -267,8 +273,8 @@ Result<ChunkResult> copy_one(const CopyRun& run, cdc::SnapshotSession& source, L
   if (!rows) {
     return rows.take_error();
   }
-  // Messages overcount by one for binary (the trailer); settle on the target's count.
-  progress.rows.fetch_add(*rows - messages, std::memory_order_relaxed);
+  // Settle on the target's count (a mapping may split or skip rows).
+  progress.rows.fetch_add(*rows - counted, std::memory_order_relaxed);
   auto marked = store.mark_chunk_done(table.source.qualified(), task.index, *rows, snapshot);
   if (!marked) {
     return marked.take_error();

@@ -5,6 +5,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "daemon/apply_loop.hpp"
+#include "daemon/observe_queries.hpp"
 #include "daemon/pipeline_state.hpp"
 #include "daemon/signals.hpp"
 #include "telemetry/board.hpp"
@@ -125,22 +126,11 @@ void Monitor::check_slot() {
   auto* conn = source();
   telemetry::board().set_source_connected(conn != nullptr);
   if (conn == nullptr) return;
-  auto res = conn->exec_params(
-      "SELECT pg_current_wal_lsn(), s.restart_lsn, s.wal_status, s.safe_wal_size, "
-      "pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint, "
-      "current_setting('max_slot_wal_keep_size')::bigint "
-      "FROM (SELECT 1) AS one LEFT JOIN pg_replication_slots s ON s.slot_name = $1",
-      {cfg_.source.slot});
-  if (!res || res->rows() != 1) return;
-  if (auto wal = Lsn::parse(res->get(0, 0))) telemetry::board().set_source_wal(*wal);
-  telemetry::SlotInfo slot;
-  slot.name = cfg_.source.slot;
-  slot.found = !res->is_null(0, 2);
-  slot.wal_status = std::string(res->get(0, 2));
-  if (!res->is_null(0, 3)) slot.safe_wal_size = std::stoll(std::string(res->get(0, 3)));
-  if (!res->is_null(0, 4)) slot.retained_bytes = std::stoll(std::string(res->get(0, 4)));
-  slot.max_slot_wal_keep_size_mb = std::stoll(std::string(res->get(0, 5)));
-  const bool over = cfg_.source.max_retained_wal_bytes > 0 && slot.retained_bytes > cfg_.source.max_retained_wal_bytes;
+  auto reading = read_slot(*conn, cfg_);
+  if (!reading) return;
+  telemetry::board().set_source_wal(reading->source_wal);
+  auto& slot = reading->slot;
+  const bool over = slot.over_limit;
   if (over && (!warned_over_ || Clock::now() - last_over_warning_ > std::chrono::hours(1))) {
     spdlog::warn(
         "slot {}: it retains {} MB of WAL on the source, over source.max_retained_wal ({} MB); the source's disk "
@@ -194,15 +184,10 @@ void Monitor::count_dead_letters() {
     telemetry::board().set_target_connected(false);
     return;
   }
-  auto res = conn->exec_params(
-      "SELECT source_table, count(*) FROM crmsync.dead_letters WHERE pipeline = $1 GROUP BY 1 "
-      "/* crmsync monitor */",
-      {cfg_.name});
+  auto by_table = read_dead_letters(*conn, cfg_);
   telemetry::board().set_target_connected(conn->ok());
-  if (!res) return;  // not created yet (no stream session so far)
-  std::map<std::string, std::int64_t> by_table;
-  for (int r = 0; r < res->rows(); ++r) by_table[std::string(res->get(r, 0))] = std::stoll(std::string(res->get(r, 1)));
-  telemetry::board().set_dead_letters(std::move(by_table));
+  if (!by_table) return;  // not created yet (no stream session so far)
+  telemetry::board().set_dead_letters(std::move(*by_table));
 }
 
 }  // namespace crmsync::daemon

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "telemetry/format.hpp"
+
 namespace crmsync::telemetry {
 namespace {
 
@@ -21,22 +23,6 @@ std::string iso_time(Board::SystemClock::time_point t) {
   gmtime_r(&secs, &tm);
   return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                      tm.tm_min, tm.tm_sec);
-}
-
-// "1,530": thousands separated, for the STATUS= line people read.
-std::string grouped(double v) {
-  auto digits = fmt::format("{:.0f}", std::max(0.0, v));
-  for (auto i = static_cast<std::ptrdiff_t>(digits.size()) - 3; i > 0; i -= 3) {
-    digits.insert(static_cast<std::size_t>(i), ",");
-  }
-  return digits;
-}
-
-std::string duration_text(double s) {
-  if (s < 1) return fmt::format("{:.0f} ms", s * 1000);
-  if (s < 120) return fmt::format("{:.1f} s", s);
-  if (s < 7200) return fmt::format("{:.0f} min", s / 60);
-  return fmt::format("{:.1f} h", s / 3600);
 }
 
 }  // namespace

@@ -52,17 +52,17 @@ TEST_CASE("a config error exits 78 and prints only the errors") {
   CHECK(missing.err.find(dir.path() + "/absent.yaml") != std::string::npos);
 }
 
-TEST_CASE("commands whose engine does not exist yet say so and exit 1") {
+TEST_CASE("status of a pipeline that never ran, with both servers down: not running, phase new") {
   TempDir dir;
-  const auto path = dir.write("ok.yaml", kValid);
-  for (const auto& cmd : std::vector<std::vector<std::string>>{{"status"}}) {
-    std::vector<std::string> argv{crmsync_binary()};
-    argv.insert(argv.end(), cmd.begin(), cmd.end());
-    argv.insert(argv.end(), {"-c", path});
-    const auto r = run_process(argv);
-    CAPTURE(cmd[0]);
-    CHECK(r.exit_code == 1);
-    CHECK(r.out.empty());
-    CHECK(r.err.find("not implemented yet") != std::string::npos);
-  }
+  const auto path = dir.write("ok.yaml", std::string(kValid) + "state_dir: " + dir.path() + "/state\n");
+  const auto r = run_process({crmsync_binary(), "status", "-c", path});
+  CAPTURE(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("pipeline cli: stopped (daemon not running; checkpoint phase new)") != std::string::npos);
+  CHECK(r.out.find("no " + dir.path() + "/state/http.address") != std::string::npos);
+  CHECK(r.out.find("not found on the source (or the source did not answer)") != std::string::npos);
+  const auto j = run_process({crmsync_binary(), "status", "--json", "-c", path});
+  CHECK(j.exit_code == 0);
+  CHECK(j.out.find("\"running\": false") != std::string::npos);
+  CHECK(j.out.find("\"checkpoint_phase\": \"new\"") != std::string::npos);
 }
