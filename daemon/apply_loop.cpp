@@ -5,6 +5,7 @@
 
 #include <thread>
 
+#include "daemon/live_settings.hpp"
 #include "daemon/resumed_copy.hpp"
 #include "daemon/signals.hpp"
 
@@ -194,21 +195,26 @@ Result<bool> ApplyLoop::hold_boundary(cdc::StreamItem& item) {
 bool ApplyLoop::lingering() const {
   // Only worth it when another transaction is likely to arrive within the linger: at low rates
   // it would add latency and save nothing.
-  const std::chrono::microseconds linger{cfg_.apply.linger_us};
+  const std::chrono::microseconds linger{live_settings().linger_us.load(std::memory_order_relaxed)};
   return linger.count() > 0 && arrival_gap_us_ < static_cast<double>(linger.count());
 }
 
 ApplyLoop::Clock::time_point ApplyLoop::batch_due_at() const {
-  const auto cap = batch_started_ + std::chrono::milliseconds(cfg_.apply.max_batch_delay_ms);
+  const auto cap =
+      batch_started_ + std::chrono::milliseconds(live_settings().max_batch_delay_ms.load(std::memory_order_relaxed));
   if (!lingering()) return cap;
-  return std::min(cap, batch_started_ + std::chrono::microseconds(cfg_.apply.linger_us));
+  return std::min(
+      cap, batch_started_ + std::chrono::microseconds(live_settings().linger_us.load(std::memory_order_relaxed)));
 }
 
 bool ApplyLoop::batch_due() const {
   if (stop_requested()) return true;
   if (batch_bytes_ >= static_cast<std::size_t>(cfg_.apply.max_batch_bytes)) return true;
   const auto now = Clock::now();
-  if (now - batch_started_ >= std::chrono::milliseconds(cfg_.apply.max_batch_delay_ms)) return true;
+  if (now - batch_started_ >=
+      std::chrono::milliseconds(live_settings().max_batch_delay_ms.load(std::memory_order_relaxed))) {
+    return true;
+  }
   // More whole transactions are buffered: take them into this batch first.
   if (queue_.has_complete()) return false;
   // Nothing complete buffered (a transaction that has only begun to arrive may take a while: its

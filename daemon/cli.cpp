@@ -39,7 +39,8 @@ struct Options {
 ExitCode dispatch(const std::string& command, const std::string& sub, const Options& opts,
                   const config::PipelineConfig& cfg) {
   if (command == "check") return check_command(cfg, opts.json, opts.sample);
-  if (command == "run") return run_command(cfg, RunOptions{.stop_after_copy = opts.stop_after_copy});
+  if (command == "run")
+    return run_command(cfg, RunOptions{.stop_after_copy = opts.stop_after_copy, .config_path = opts.config_path});
   if (command == "status") return status_command(cfg, opts.status);
   if (command == "verify") return verify_command(cfg, opts.verify, opts.json);
   if (command == "cutover") return cutover_command(cfg, opts.cutover);

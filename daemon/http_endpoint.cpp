@@ -2,15 +2,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon/live_settings.hpp"
 #include "telemetry/board.hpp"
 
 namespace crmsync::daemon {
 
 Result<std::unique_ptr<telemetry::HttpServer>> start_http_endpoint(const config::PipelineConfig& cfg) {
   if (cfg.http.listen == "off") return std::unique_ptr<telemetry::HttpServer>{};
-  const int max_lag = cfg.http.ready_max_lag_s;
-  auto server = telemetry::HttpServer::start(cfg.http.listen, [max_lag](std::string_view path) {
+  auto server = telemetry::HttpServer::start(cfg.http.listen, [](std::string_view path) {
     auto& board = telemetry::board();
+    const int max_lag = live_settings().ready_max_lag_s.load();  // SIGHUP may change it
     if (path == "/healthz") return telemetry::HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};
     if (path == "/readyz") {
       const auto r = board.readiness(max_lag);

@@ -60,4 +60,19 @@ void setup_logging(const config::LogConfig& log) {
   spdlog::set_default_logger(std::move(logger));
 }
 
+void set_log_level(config::LogLevel level) {
+  spdlog::default_logger()->set_level(to_spdlog(level));
+}
+
+const char* to_string(config::LogLevel level) {
+  switch (level) {
+    case config::LogLevel::Trace: return "trace";
+    case config::LogLevel::Debug: return "debug";
+    case config::LogLevel::Info: return "info";
+    case config::LogLevel::Warn: return "warn";
+    case config::LogLevel::Error: return "error";
+  }
+  return "info";
+}
+
 }  // namespace crmsync::daemon

@@ -7,5 +7,8 @@
 namespace crmsync::daemon {
 
 void setup_logging(const config::LogConfig& log);
+/// Changes the level of the running logger (SIGHUP).
+void set_log_level(config::LogLevel level);
+const char* to_string(config::LogLevel level);
 
 }  // namespace crmsync::daemon

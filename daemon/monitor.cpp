@@ -5,6 +5,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "daemon/apply_loop.hpp"
+#include "daemon/live_settings.hpp"
 #include "daemon/observe_queries.hpp"
 #include "daemon/pipeline_state.hpp"
 #include "daemon/signals.hpp"
@@ -25,7 +26,7 @@ pq::ConnectOptions options(const std::string& dsn, int timeout_s) {
 
 }  // namespace
 
-Monitor::Monitor(const config::PipelineConfig& cfg) : cfg_(cfg) {
+Monitor::Monitor(const config::PipelineConfig& cfg, Reloader* reloader) : cfg_(cfg), reloader_(reloader) {
   std::uint64_t usec = 0;
   if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) watchdog_ = std::chrono::microseconds(usec);
   telemetry::board().set_pipeline(cfg.name, cfg.source.max_retained_wal_bytes);
@@ -96,14 +97,15 @@ void Monitor::run() {
       std::unique_lock lock(mutex_);
       if (wake_.wait_for(lock, std::chrono::milliseconds(250), [this] { return stopping_; })) return;
     }
+    if (take_reload_request() && reloader_ != nullptr) reloader_->reload();
     const auto now = Clock::now();
     if (now >= next_slot) {
       next_slot = now + std::chrono::seconds(5);
       check_slot();
     }
-    if (cfg_.source.heartbeat_s > 0 && now >= next_heartbeat &&
-        telemetry::board().phase() == telemetry::Phase::Streaming) {
-      next_heartbeat = now + std::chrono::seconds(cfg_.source.heartbeat_s);
+    const int heartbeat_s = live_settings().heartbeat_s.load();
+    if (heartbeat_s > 0 && now >= next_heartbeat && telemetry::board().phase() == telemetry::Phase::Streaming) {
+      next_heartbeat = now + std::chrono::seconds(heartbeat_s);
       send_heartbeat();
     }
     if (now >= next_letters) {
@@ -126,7 +128,7 @@ void Monitor::check_slot() {
   auto* conn = source();
   telemetry::board().set_source_connected(conn != nullptr);
   if (conn == nullptr) return;
-  auto reading = read_slot(*conn, cfg_);
+  auto reading = read_slot(*conn, cfg_.source.slot, live_settings().max_retained_wal_bytes.load());
   if (!reading) return;
   telemetry::board().set_source_wal(reading->source_wal);
   auto& slot = reading->slot;
@@ -135,7 +137,7 @@ void Monitor::check_slot() {
     spdlog::warn(
         "slot {}: it retains {} MB of WAL on the source, over source.max_retained_wal ({} MB); the source's disk "
         "fills while the stream is behind{}",
-        slot.name, slot.retained_bytes >> 20, cfg_.source.max_retained_wal_bytes >> 20,
+        slot.name, slot.retained_bytes >> 20, live_settings().max_retained_wal_bytes.load() >> 20,
         slot.max_slot_wal_keep_size_mb < 0 ? " (max_slot_wal_keep_size is -1: nothing limits it)" : "");
     last_over_warning_ = Clock::now();
   }

@@ -13,6 +13,7 @@
 //   with the slot-safety warnings; a slot that is lost stops the pipeline for good (exit 65) with
 //   how to recover;
 // - every 2 s: the dead letters by table, on the target (and whether it answers).
+// - on SIGHUP: the config reload (daemon/reload.hpp).
 // Its sessions are its own ("crmsync monitor"); a server that is down is retried on the next tick.
 
 #include <atomic>
@@ -23,13 +24,15 @@
 #include <thread>
 
 #include "config/pipeline_config.hpp"
+#include "daemon/reload.hpp"
 #include "pq/connection.hpp"
 
 namespace crmsync::daemon {
 
 class Monitor {
  public:
-  explicit Monitor(const config::PipelineConfig& cfg);
+  /// `reloader`: what SIGHUP runs (on the session thread); may be nullptr.
+  Monitor(const config::PipelineConfig& cfg, Reloader* reloader);
   ~Monitor();
   Monitor(const Monitor&) = delete;
   Monitor& operator=(const Monitor&) = delete;
@@ -46,6 +49,7 @@ class Monitor {
   pq::Connection* target();
 
   const config::PipelineConfig& cfg_;
+  Reloader* reloader_;
   std::optional<pq::Connection> source_;
   std::optional<pq::Connection> target_;
   std::chrono::microseconds watchdog_{0};  // 0: no watchdog

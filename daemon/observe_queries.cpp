@@ -6,24 +6,25 @@
 
 namespace crmsync::daemon {
 
-std::optional<SlotReading> read_slot(pq::Connection& source, const config::PipelineConfig& cfg) {
+std::optional<SlotReading> read_slot(pq::Connection& source, const std::string& slot_name,
+                                     std::int64_t max_retained_wal_bytes) {
   auto res = source.exec_params(
       "SELECT pg_current_wal_lsn(), s.restart_lsn, s.wal_status, s.safe_wal_size, "
       "pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint, "
       "current_setting('max_slot_wal_keep_size')::bigint "
       "FROM (SELECT 1) AS one LEFT JOIN pg_replication_slots s ON s.slot_name = $1",
-      {cfg.source.slot});
+      {slot_name});
   if (!res || res->rows() != 1) return std::nullopt;
   SlotReading out;
   if (auto wal = Lsn::parse(res->get(0, 0))) out.source_wal = *wal;
   auto& slot = out.slot;
-  slot.name = cfg.source.slot;
+  slot.name = slot_name;
   slot.found = !res->is_null(0, 2);
   slot.wal_status = std::string(res->get(0, 2));
   if (!res->is_null(0, 3)) slot.safe_wal_size = std::stoll(std::string(res->get(0, 3)));
   if (!res->is_null(0, 4)) slot.retained_bytes = std::stoll(std::string(res->get(0, 4)));
   slot.max_slot_wal_keep_size_mb = std::stoll(std::string(res->get(0, 5)));
-  slot.over_limit = cfg.source.max_retained_wal_bytes > 0 && slot.retained_bytes > cfg.source.max_retained_wal_bytes;
+  slot.over_limit = max_retained_wal_bytes > 0 && slot.retained_bytes > max_retained_wal_bytes;
   return out;
 }
 

@@ -22,8 +22,9 @@ struct SlotReading {
 };
 
 /// The source's WAL position and the pipeline's slot (found = false when there is none);
-/// nullopt when the query fails. over_limit is judged against source.max_retained_wal.
-std::optional<SlotReading> read_slot(pq::Connection& source, const config::PipelineConfig& cfg);
+/// nullopt when the query fails. over_limit: retains more than `max_retained_wal_bytes` (0: no limit).
+std::optional<SlotReading> read_slot(pq::Connection& source, const std::string& slot_name,
+                                     std::int64_t max_retained_wal_bytes);
 
 /// The pipeline's dead letters by source table; nullopt when the query fails (no DLQ table yet).
 std::optional<std::map<std::string, std::int64_t>> read_dead_letters(pq::Connection& target,

@@ -19,9 +19,11 @@
 #include "daemon/copy_phase.hpp"
 #include "daemon/copy_setup.hpp"
 #include "daemon/http_endpoint.hpp"
+#include "daemon/live_settings.hpp"
 #include "daemon/monitor.hpp"
 #include "daemon/notify.hpp"
 #include "daemon/pipeline_state.hpp"
+#include "daemon/reload.hpp"
 #include "daemon/row_filter_record.hpp"
 #include "daemon/sessions.hpp"
 #include "daemon/signals.hpp"
@@ -450,6 +452,12 @@ ExitCode run_attempts(const config::PipelineConfig& cfg, const RunOptions& optio
 
 ExitCode run_command(const config::PipelineConfig& cfg, const RunOptions& options) {
   install_stop_handlers();
+  live_settings().set_from(cfg);
+  std::optional<Reloader> reloader;
+  if (!options.config_path.empty()) {
+    reloader.emplace(options.config_path, cfg);
+    install_reload_handler();
+  }
   // The endpoint and the monitor live for the whole run, across attempts: /healthz answers
   // while a server is waited for, and /status says why.
   auto http = start_http_endpoint(cfg);
@@ -467,7 +475,7 @@ ExitCode run_command(const config::PipelineConfig& cfg, const RunOptions& option
       std::fclose(f);
     }
   }
-  const Monitor monitor(cfg);
+  const Monitor monitor(cfg, reloader ? &*reloader : nullptr);
   auto code = run_attempts(cfg, options);
   if (*http) std::remove(address_file.c_str());
   if (fatal_stop_requested() && code == ExitCode::Ok) code = ExitCode::Permanent;

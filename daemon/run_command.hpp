@@ -3,6 +3,8 @@
 // which phase the checkpoint is in, whether the source is the cluster it belongs to, and what to
 // do about a slot or a checkpoint that exists without the other.
 
+#include <string>
+
 #include "config/pipeline_config.hpp"
 #include "daemon/exit_codes.hpp"
 
@@ -10,6 +12,7 @@ namespace crmsync::daemon {
 
 struct RunOptions {
   bool stop_after_copy = false;
+  std::string config_path;  // what SIGHUP reads again; empty: no reload
 };
 
 ExitCode run_command(const config::PipelineConfig& cfg, const RunOptions& options);

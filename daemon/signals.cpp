@@ -9,6 +9,11 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 std::atomic<bool> g_fatal{false};
+std::atomic<bool> g_reload{false};
+
+extern "C" void on_reload_signal(int) {
+  g_reload.store(true);
+}
 
 extern "C" void on_stop_signal(int) {
   if (g_stop.exchange(true)) {
@@ -26,6 +31,18 @@ void install_stop_handlers() {
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+}
+
+void install_reload_handler() {
+  struct sigaction sa {};
+  sa.sa_handler = on_reload_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;  // nothing waits on it: the monitor polls the flag
+  sigaction(SIGHUP, &sa, nullptr);
+}
+
+bool take_reload_request() {
+  return g_reload.exchange(false);
 }
 
 bool stop_requested() {

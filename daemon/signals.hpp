@@ -8,6 +8,10 @@ namespace crmsync::daemon {
 
 /// Installs the handlers (idempotent).
 void install_stop_handlers();
+/// SIGHUP asks `crmsync run` to reload its config (daemon/reload.hpp) instead of ending it.
+void install_reload_handler();
+/// True once per SIGHUP (or several that came together).
+bool take_reload_request();
 /// True once SIGTERM or SIGINT has arrived.
 bool stop_requested();
 /// For tests and internal shutdown paths.

@@ -105,7 +105,7 @@ Gathered from_state(const config::PipelineConfig& cfg, const std::string& why_no
     board.set_copy(recorded_copy(**store, source ? &*source : nullptr));
   }
   if (source) {
-    if (auto reading = read_slot(*source, cfg)) {
+    if (auto reading = read_slot(*source, cfg.source.slot, cfg.source.max_retained_wal_bytes)) {
       board.set_source_wal(reading->source_wal);
       board.set_slot(std::move(reading->slot));
     }

@@ -18,6 +18,8 @@ TEST_CASE("systemd: the template unit verifies and its exposure level is OK") {
   REQUIRE(unit.find("ExecStart=/usr/local/bin/crmsync run") != std::string::npos);
   CHECK(unit.find("RestartPreventExitStatus=65 78") != std::string::npos);
   CHECK(unit.find("Type=notify") != std::string::npos);
+  CHECK(unit.find("WatchdogSec=120s") != std::string::npos);
+  CHECK(unit.find("ExecReload=/bin/kill -HUP $MAINPID") != std::string::npos);
   // verify checks that ExecStart's binary exists: point it at the one just built.
   unit.replace(unit.find("/usr/local/bin/crmsync"), 22, crmsync_binary());
   TempDir dir;
