@@ -42,6 +42,60 @@ void check_wal_level(pq::Connection& conn, CheckReport& out) {
                                  *level)));
 }
 
+// How far the stream may fall behind before the source drops its slot, and what to set. A day's
+// WAL at the average rate since the statistics were reset survives a day-long stall (a target
+// outage, a stopped daemon); twice source.max_retained_wal makes crmsync's warning come first.
+void check_slot_wal_keep_size(pq::Connection& conn, const config::PipelineConfig& cfg, CheckReport& out) {
+  constexpr const char* kName = "max_slot_wal_keep_size";
+  auto res = conn.exec(
+      "SELECT (SELECT setting::bigint FROM pg_settings WHERE name = 'max_slot_wal_keep_size'), "
+      "w.wal_bytes::bigint, extract(epoch FROM now() - w.stats_reset)::float8 FROM pg_stat_wal w");
+  if (!res || res->rows() != 1) {
+    if (!res) out.push_back(query_failed(kName, res.error()));
+    return;
+  }
+  constexpr std::int64_t kMB = 1024 * 1024;
+  constexpr std::int64_t kGB = 1024 * kMB;
+  const std::int64_t keep_mb = std::stoll(std::string(res->get(0, 0)));
+  const double wal_bytes = std::stod(std::string(res->get(0, 1)));
+  const double seconds = std::stod(std::string(res->get(0, 2)));
+  const double per_hour = seconds >= 600 ? wal_bytes / seconds * 3600 : 0;  // too young a sample says nothing
+  const auto day = static_cast<std::int64_t>(per_hour * 24);
+  const std::int64_t limit = cfg.source.max_retained_wal_bytes;
+  std::int64_t want = std::max({day, 2 * limit, kGB});
+  want = (want + kGB - 1) / kGB * kGB;
+  const auto rate = per_hour > 0 ? fmt::format("{:.0f} MB of WAL an hour on average", per_hour / kMB)
+                                 : std::string("no WAL rate yet (pg_stat_wal was reset under 10 minutes ago)");
+  const auto advice = fmt::format(
+      "ALTER SYSTEM SET max_slot_wal_keep_size = '{}GB'; SELECT pg_reload_conf(); (a day of WAL at {}, and twice "
+      "source.max_retained_wal; pg_wal needs the room)",
+      want / kGB, rate);
+  if (keep_mb < 0) {
+    out.push_back(item(kName, CheckStatus::Warn,
+                       fmt::format("-1 (unlimited): a stream that stops (target down, daemon stopped) keeps WAL on the "
+                                   "source until its disk is full. Recommended: {}",
+                                   advice)));
+    return;
+  }
+  const std::int64_t keep = keep_mb * kMB;
+  if (keep <= limit) {
+    out.push_back(item(kName, CheckStatus::Warn,
+                       fmt::format("{} MB: the slot is lost before crmsync warns at source.max_retained_wal ({} MB); "
+                                   "lower that, or: {}",
+                                   keep_mb, limit / kMB, advice)));
+    return;
+  }
+  if (keep < want) {
+    out.push_back(item(kName, CheckStatus::Warn,
+                       fmt::format("{} MB: less than the recommended {} GB; a long stall loses the slot (and the "
+                                   "copy must be redone). Recommended: {}",
+                                   keep_mb, want / kGB, advice)));
+    return;
+  }
+  out.push_back(item(kName, CheckStatus::Ok,
+                     fmt::format("{} MB (at {}; recommended at least {} GB)", keep_mb, rate, want / kGB)));
+}
+
 void check_slots(pq::Connection& conn, const config::PipelineConfig& cfg, CheckReport& out) {
   auto res = conn.exec_params(
       "SELECT current_setting('max_replication_slots')::int, (SELECT count(*) FROM pg_replication_slots), "
@@ -281,6 +335,7 @@ SourcePreflight preflight_source(const config::PipelineConfig& cfg) {
       item("connect", CheckStatus::Ok, fmt::format("{}, PostgreSQL {}", conn->description(), version_text(version))));
   check_wal_level(*conn, out.report);
   check_slots(*conn, cfg, out.report);
+  check_slot_wal_keep_size(*conn, cfg, out.report);
   check_wal_senders(*conn, out.report);
   check_privilege(*conn, out.report);
   check_publication(*conn, cfg, out.report);

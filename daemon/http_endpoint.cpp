@@ -15,8 +15,9 @@ Result<std::unique_ptr<telemetry::HttpServer>> start_http_endpoint(const config:
     if (path == "/healthz") return telemetry::HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};
     if (path == "/readyz") {
       const auto r = board.readiness(max_lag);
-      return telemetry::HttpResponse{r.ready ? 200 : 503, "text/plain; charset=utf-8",
-                                     (r.ready ? "ready" : "not ready: ") + r.reason + "\n"};
+      return telemetry::HttpResponse{
+          r.ready ? 200 : 503, "text/plain; charset=utf-8",
+          (r.ready ? (r.reason.empty() ? "ready" : "ready; " + r.reason) : "not ready: " + r.reason) + "\n"};
     }
     if (path == "/metrics") {
       return telemetry::HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", board.metrics_text()};

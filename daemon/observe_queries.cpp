@@ -11,7 +11,8 @@ std::optional<SlotReading> read_slot(pq::Connection& source, const std::string& 
   auto res = source.exec_params(
       "SELECT pg_current_wal_lsn(), s.restart_lsn, s.wal_status, s.safe_wal_size, "
       "pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint, "
-      "current_setting('max_slot_wal_keep_size')::bigint "
+      // pg_settings' number in MB: current_setting() says "1GB", which no cast reads.
+      "(SELECT setting::bigint FROM pg_settings WHERE name = 'max_slot_wal_keep_size') "
       "FROM (SELECT 1) AS one LEFT JOIN pg_replication_slots s ON s.slot_name = $1",
       {slot_name});
   if (!res || res->rows() != 1) return std::nullopt;

@@ -7,12 +7,15 @@
 
 #include "support/cluster.hpp"
 #include "support/process.hpp"
+#include "support/wait.hpp"
 
 using crmsync::testing::crmsync_binary;
 using crmsync::testing::PgCluster;
 using crmsync::testing::ProcessResult;
 using crmsync::testing::TempDir;
 using json = nlohmann::json;
+using crmsync::testing::wait_until;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -87,6 +90,10 @@ TEST_CASE("check passes on a well-prepared source and target, and reports every 
                                                    std::stoi(p.source.query_value("SHOW server_version_num")) % 10000));
   CHECK(it["source wal_level"] == std::pair<std::string, std::string>{"ok", "logical"});
   CHECK(it["source replication slots"] == std::pair<std::string, std::string>{"ok", "20 of 20 free"});
+  CHECK(it["source max_slot_wal_keep_size"].first == "warn");
+  CHECK(it["source max_slot_wal_keep_size"].second.starts_with("-1 (unlimited): "));
+  CHECK(it["source max_slot_wal_keep_size"].second.find("ALTER SYSTEM SET max_slot_wal_keep_size = '16GB'") !=
+        std::string::npos);
   CHECK(it["source replication privilege"] ==
         std::pair<std::string, std::string>{"ok", "role \"postgres\" is a superuser"});
   CHECK(it["source table public.accounts"].first == "ok");
@@ -101,6 +108,27 @@ TEST_CASE("check passes on a well-prepared source and target, and reports every 
         std::pair<std::string, std::string>{
             "ok", "nothing recorded in /nonexistent/crmsync-it-state yet: run starts with the copy"});
   CHECK(r.err.empty());
+}
+
+TEST_CASE("check: max_slot_wal_keep_size against source.max_retained_wal and the recommendation") {
+  Pair p;
+  TempDir dir;
+  const auto value = [&](const std::string& setting) {
+    p.source.exec(fmt::format("ALTER SYSTEM SET max_slot_wal_keep_size = '{}'", setting));
+    p.source.exec("SELECT pg_reload_conf()");
+    REQUIRE(wait_until([&] { return p.source.query_value("SHOW max_slot_wal_keep_size") == setting; }, 10s));
+    return items(run_check(dir, config_yaml("public.accounts"), p.source.dsn(),
+                           p.target.dsn()))["source max_slot_wal_keep_size"];
+  };
+  const auto tiny = value("1MB");
+  CHECK(tiny.first == "warn");
+  CHECK(tiny.second.starts_with("1 MB: the slot is lost before crmsync warns at source.max_retained_wal (8192 MB)"));
+  const auto small = value("10GB");
+  CHECK(small.first == "warn");
+  CHECK(small.second.starts_with("10240 MB: less than the recommended 16 GB"));
+  const auto enough = value("20GB");
+  CHECK(enough.first == "ok");
+  CHECK(enough.second.starts_with("20480 MB ("));
 }
 
 TEST_CASE("check fails on a publication made by hand that run would refuse, before anything is created") {

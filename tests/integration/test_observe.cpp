@@ -185,3 +185,79 @@ TEST_CASE("observe: /metrics parses as Prometheus text and moves under load, /re
   CAPTURE(done.err);
   CHECK(done.exit_code == 0);
 }
+
+TEST_CASE("observe: slot safety: retained WAL over source.max_retained_wal warns, an invalidated slot is fatal") {
+  PipelineFixture p("slotsafe");
+  // The legacy CRM's DBA has capped slots at 1 MB: a stream held up loses its slot at the next checkpoint.
+  p.source.exec("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'");
+  p.source.exec("SELECT pg_reload_conf()");
+  p.source.exec(
+      "CREATE TABLE public.contacts (id bigint PRIMARY KEY, name text); CREATE TABLE public.nightly (v int); "
+      "INSERT INTO public.contacts SELECT g, 'c' || g FROM generate_series(1, 100) g;");
+  p.target.exec("CREATE TABLE public.contacts (id bigint PRIMARY KEY, name text);");
+  const auto config = p.dir.write("crmsync.yaml", fmt::format(R"yaml(name: it_pipeline
+state_dir: {}
+http:
+  listen: 127.0.0.1:0
+source:
+  dsn: "{}"
+  tables: [public.contacts]
+  max_retained_wal: 1MB
+  heartbeat_s: 1
+target:
+  dsn: "{}"
+)yaml",
+                                                              p.state_dir(), p.source.dsn(), p.target.dsn()));
+  BackgroundProcess run({crmsync_binary(), "run", "-c", config});
+  REQUIRE(wait_until([&] { return streaming(p) && !http_address(p).empty(); }, 60s));
+  const auto at = http_address(p);
+  REQUIRE(wait_until([&] { return http_get(at, "/readyz").status == 200; }, 30s));
+  CHECK(sample(parse_prometheus(http_get(at, "/metrics").body), "crmsync_slot_retained_wal_over_limit") == 0);
+
+  // The target is locked (its nightly maintenance): the apply waits, the slot holds its WAL while
+  // the source writes on.
+  auto locker = p.target.connect();
+  REQUIRE(locker.exec("BEGIN; LOCK TABLE public.contacts IN ACCESS EXCLUSIVE MODE").ok());
+  p.source.exec("INSERT INTO public.contacts VALUES (1000, 'held up')");
+  for (int i = 0; i < 3; ++i) {
+    p.source.exec("INSERT INTO public.nightly SELECT g FROM generate_series(1, 1000) g");
+    p.source.exec("SELECT pg_switch_wal()");
+  }
+  std::map<std::string, double> m;
+  CHECK(wait_until(
+      [&] {
+        m = parse_prometheus(http_get(at, "/metrics").body);
+        return sample(m, "crmsync_slot_retained_wal_over_limit") == 1;
+      },
+      15s));
+  CHECK(sample(m, "crmsync_slot_retained_wal_bytes") > 16 * 1024 * 1024);
+  CHECK(sample(m, R"(crmsync_slot_wal_status{status="unreserved"})") == 1);
+  const auto status = nlohmann::json::parse(http_get(at, "/status").body);
+  CHECK(status["slot"]["over_limit"] == true);
+  CHECK(status["slot"]["max_slot_wal_keep_size_mb"] == 1);
+  const auto ready = http_get(at, "/readyz");
+  CAPTURE(ready.body);
+  CHECK(ready.body.find("warning: the slot's WAL is unreserved") != std::string::npos);
+
+  // The next checkpoint removes that WAL: the slot is lost. The daemon says how to recover and
+  // stops for good (exit 65: systemd does not restart it), once the apply it was in has ended.
+  p.source.exec("CHECKPOINT");
+  REQUIRE(
+      wait_until([&] { return p.source.query_value("SELECT wal_status FROM pg_replication_slots") == "lost"; }, 30s));
+  std::this_thread::sleep_for(6s);  // the monitor looks every 5 s
+  REQUIRE(locker.exec("COMMIT").ok());
+  REQUIRE(wait_until([&] { return !run.running(); }, 60s));
+  const auto done = run.wait();
+  CAPTURE(done.err);
+  CHECK(done.exit_code == 65);
+  CHECK(done.err.find("over source.max_retained_wal (1 MB)") != std::string::npos);
+  CHECK(done.err.find("wal_status is unreserved") != std::string::npos);
+  CHECK(done.err.find("replication slot \"crmsync_it_pipeline\" is lost (wal_status lost)") != std::string::npos);
+  CHECK(done.err.find("raise max_slot_wal_keep_size on the source") != std::string::npos);
+
+  // Started again: refused at once with the same message, never a silent copy from scratch.
+  const auto again = p.crmsync({"run"});
+  CHECK(again.exit_code == 65);
+  CHECK(again.err.find("is lost (wal_status lost)") != std::string::npos);
+  CHECK(row_count(p.target, "public.contacts") >= 100);
+}
