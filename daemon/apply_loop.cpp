@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "daemon/live_settings.hpp"
+#include "daemon/log_context.hpp"
 #include "daemon/resumed_copy.hpp"
 #include "daemon/signals.hpp"
 
@@ -267,6 +268,8 @@ Status ApplyLoop::on_message(const cdc::pgoutput::Message& m, Lsn at) {
     in_source_txn_ = true;
     xid_ = b->xid;
     txn_final_ = b->final_lsn;
+    log_context().xid = b->xid.value();
+    log_context().lsn = b->final_lsn.value();
     // Applied before (the source resends from its confirmed position after a reconnect).
     skip_txn_ = b->final_lsn < applied_;
     // pgoutput timestamps are microseconds since 2000-01-01 UTC.

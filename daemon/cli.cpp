@@ -138,7 +138,7 @@ int run_cli(int argc, char** argv) {
     }
     return to_int(ExitCode::Config);
   }
-  setup_logging(loaded.config->log);
+  setup_logging(loaded.config->log, loaded.config->name);
   try {
     return to_int(dispatch(command, sub, opts, *loaded.config));
   } catch (const std::exception& e) {

@@ -17,6 +17,7 @@
 #include "daemon/chunk_filter.hpp"
 #include "daemon/copy_locks.hpp"
 #include "daemon/copy_progress.hpp"
+#include "daemon/log_context.hpp"
 #include "daemon/lookups.hpp"
 #include "daemon/signals.hpp"
 #include "pq/catalog.hpp"
@@ -191,6 +192,7 @@ Result<ChunkResult> copy_one(const CopyRun& run, cdc::SnapshotSession& source, L
                              const CopyTask& task, checkpoint::Store& store, CopyProgress::Table& progress,
                              WorkQueue& queue) {
   const auto& table = *task.table;
+  const LogTableScope log_table(progress.name);
   std::vector<std::string> columns;
   columns.reserve(table.plan.columns.size());
   if (table.mapper) {

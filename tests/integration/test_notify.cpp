@@ -16,6 +16,8 @@
 #include <sstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "support/pipeline.hpp"
 #include "support/wait.hpp"
 
@@ -212,4 +214,42 @@ TEST_CASE("SIGHUP: reloads the log level and batch settings, names the keys that
   const auto first_debug = done.err.find("apply: committed ");
   REQUIRE(first_debug != std::string::npos);
   CHECK(first_debug > reloaded);
+}
+
+TEST_CASE("log.format json: every line parses, with ms timestamps, the phase, and table, xid and lsn as fields") {
+  PipelineFixture p("jsonlog");
+  p.source.exec(
+      "CREATE TABLE public.contacts (id bigint PRIMARY KEY, name text); "
+      "INSERT INTO public.contacts SELECT g, 'c' || g FROM generate_series(1, 100) g;");
+  p.target.exec("CREATE TABLE public.contacts (id bigint PRIMARY KEY, name text);");
+  const auto config = p.write_config_with(p.source.dsn(), p.target.dsn(), {"public.contacts"},
+                                          "log:\n  level: debug\n  format: json\n");
+  BackgroundProcess run({crmsync_binary(), "run", "-c", config});
+  REQUIRE(wait_until([&] { return streaming(p); }, 60s));
+  p.source.exec("INSERT INTO public.contacts VALUES (1000, 'live')");
+  REQUIRE(wait_until([&] { return row_count(p.target, "public.contacts") == 101; }, 30s));
+  const auto xid = p.source.query_value("SELECT xmin::text FROM public.contacts WHERE id = 1000");
+  run.signal(SIGTERM);
+  const auto done = run.wait();
+  REQUIRE(done.exit_code == 0);
+  std::istringstream lines(done.err);
+  int n = 0;
+  bool copy_line = false, apply_line = false, streaming_phase = false;
+  for (std::string l; std::getline(lines, l); ++n) {
+    CAPTURE(l);
+    const auto j = nlohmann::json::parse(l);  // throws (fails the test) on a line that is not JSON
+    CHECK(j["ts"].get<std::string>().size() == std::string("2026-12-04T19:29:35.123Z").size());
+    CHECK(j["pipeline"] == "it_pipeline");
+    CHECK(j.contains("level"));
+    const auto msg = j["msg"].get<std::string>();
+    if (msg.starts_with("copied public.contacts chunk ")) copy_line = j["table"] == "public.contacts";
+    if (msg.starts_with("apply: committed ") && j.value("xid", 0U) == std::stoul(xid)) {
+      apply_line = j.contains("lsn") && j["phase"] == "streaming";
+    }
+    streaming_phase = streaming_phase || j["phase"] == "streaming";
+  }
+  CHECK(n >= 5);
+  CHECK(copy_line);
+  CHECK(apply_line);
+  CHECK(streaming_phase);
 }
