@@ -65,10 +65,10 @@ void check_slot_wal_keep_size(pq::Connection& conn, const config::PipelineConfig
   std::int64_t want = std::max({day, 2 * limit, kGB});
   want = (want + kGB - 1) / kGB * kGB;
   const auto rate = per_hour > 0 ? fmt::format("{:.0f} MB of WAL an hour on average", per_hour / kMB)
-                                 : std::string("no WAL rate yet (pg_stat_wal was reset under 10 minutes ago)");
+                                 : std::string("no WAL rate yet: pg_stat_wal was reset under 10 minutes ago");
   const auto advice = fmt::format(
-      "ALTER SYSTEM SET max_slot_wal_keep_size = '{}GB'; SELECT pg_reload_conf(); (a day of WAL at {}, and twice "
-      "source.max_retained_wal; pg_wal needs the room)",
+      "ALTER SYSTEM SET max_slot_wal_keep_size = '{}GB'; SELECT pg_reload_conf(); (at least twice "
+      "source.max_retained_wal and a day of WAL; {}; pg_wal needs the room)",
       want / kGB, rate);
   if (keep_mb < 0) {
     out.push_back(item(kName, CheckStatus::Warn,

@@ -1,5 +1,6 @@
 // The human view of `crmsync status`: a few labelled lines, then one row per table of the copy.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -123,12 +124,12 @@ std::string render_status(const json& s) {
                      safe != slot.end() && safe->is_number() ? bytes_text(safe->get<std::int64_t>()) : "unlimited"));
   }
   const auto& letters = obj(s, "dead_letters");
-  std::string dlq = grouped(num(letters, "total"));
+  std::vector<std::string> parts;
   for (const auto& [table, n] : obj(letters, "by_table").items()) {
-    dlq += fmt::format("{} {} {}", dlq.find('(') == std::string::npos ? " (" : ",", table,
-                       n.is_number() ? grouped(n.get<double>()) : "?");
+    parts.push_back(fmt::format("{} {}", table, n.is_number() ? grouped(n.get<double>()) : "?"));
   }
-  if (dlq.find('(') != std::string::npos) dlq += ")";
+  std::string dlq = grouped(num(letters, "total"));
+  if (!parts.empty()) dlq += fmt::format(" ({})", fmt::join(parts, ", "));
   line(out, "dead letters", dlq);
   const auto err = s.find("last_error");
   line(out, "last error",
