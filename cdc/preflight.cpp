@@ -47,9 +47,18 @@ void check_wal_level(pq::Connection& conn, CheckReport& out) {
 // outage, a stopped daemon); twice source.max_retained_wal makes crmsync's warning come first.
 void check_slot_wal_keep_size(pq::Connection& conn, const config::PipelineConfig& cfg, CheckReport& out) {
   constexpr const char* kName = "max_slot_wal_keep_size";
-  auto res = conn.exec(
-      "SELECT (SELECT setting::bigint FROM pg_settings WHERE name = 'max_slot_wal_keep_size'), "
-      "w.wal_bytes::bigint, extract(epoch FROM now() - w.stats_reset)::float8 FROM pg_stat_wal w");
+  if (conn.server_version() < 130000) {
+    out.push_back(item(kName, CheckStatus::Warn,
+                       "not before PostgreSQL 13: nothing limits the WAL a slot retains; watch the source's disk "
+                       "(crmsync warns past source.max_retained_wal)"));
+    return;
+  }
+  // pg_stat_wal (the WAL rate) is PostgreSQL 14's.
+  auto res = conn.exec(conn.server_version() >= 140000
+                           ? "SELECT (SELECT setting::bigint FROM pg_settings WHERE name = 'max_slot_wal_keep_size'), "
+                             "w.wal_bytes::bigint, extract(epoch FROM now() - w.stats_reset)::float8 FROM pg_stat_wal w"
+                           : "SELECT (SELECT setting::bigint FROM pg_settings WHERE name = 'max_slot_wal_keep_size'), "
+                             "0::bigint, 0::float8");
   if (!res || res->rows() != 1) {
     if (!res) out.push_back(query_failed(kName, res.error()));
     return;

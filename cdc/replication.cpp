@@ -57,9 +57,11 @@ Result<CreatedSlot> create_slot_exporting_snapshot(pq::Connection& repl, const s
 }
 
 Result<std::optional<SlotInfo>> find_slot(pq::Connection& conn, const std::string& slot) {
-  auto res = conn.exec_params(
-      "SELECT plugin, database, confirmed_flush_lsn, active, wal_status FROM pg_replication_slots WHERE slot_name = $1",
-      {slot});
+  // wal_status arrived with PostgreSQL 13 (max_slot_wal_keep_size); before it a slot is never lost.
+  auto res = conn.exec_params(fmt::format("SELECT plugin, database, confirmed_flush_lsn, active, {} FROM "
+                                          "pg_replication_slots WHERE slot_name = $1",
+                                          conn.server_version() >= 130000 ? "wal_status" : "NULL::text"),
+                              {slot});
   if (!res) {
     return res.take_error();
   }

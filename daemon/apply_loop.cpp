@@ -63,6 +63,10 @@ ApplyOutcome ApplyLoop::classify(const Error& e) {
 }
 
 ApplyOutcome ApplyLoop::run() {
+  // The lines logged after the loop (why it stopped, the next attempt's) are about no transaction.
+  struct ClearLogContext {
+    ~ClearLogContext() { log_context() = {}; }
+  } const clear_log_context;
   while (true) {
     if (stop_requested() && !in_source_txn_) {
       if (batch_open_) {
@@ -92,7 +96,10 @@ ApplyOutcome ApplyLoop::run() {
     if (hold_ != nullptr && !in_source_txn_) {
       auto waiting = hold_step();
       if (!waiting) return classify(waiting.error());
-      if (*waiting) continue;
+      if (*waiting) {
+        board_.note_progress();  // held for a verify: waiting on purpose is not a hung apply
+        continue;
+      }
     }
     // Between transactions with a batch open: wait no longer than until the batch is due.
     const bool batch_waiting = batch_open_ && !in_source_txn_;
@@ -114,7 +121,10 @@ ApplyOutcome ApplyLoop::run() {
     if (item && hold_id_ != 0) {
       auto behind = hold_boundary(*item);
       if (!behind) return classify(behind.error());
-      if (*behind) continue;
+      if (*behind) {
+        board_.note_progress();  // held for a verify: waiting on purpose is not a hung apply
+        continue;
+      }
     }
     // Liveness for systemd's watchdog: a loop blocked in a target statement stops ticking.
     if (!item || (++ticks_ & 255U) == 0) {
@@ -287,6 +297,7 @@ Status ApplyLoop::on_message(const cdc::pgoutput::Message& m, Lsn at) {
     if (!batch_open_) {  // nothing of ours changed (or a replay): nothing delivered is pending
       board_.set_oldest_unapplied(std::nullopt);
       unapplied_marked_ = false;
+      log_context() = {};
     }
     if (skip_txn_) return {};
     if (!batch_open_) return {};
@@ -435,6 +446,7 @@ Status ApplyLoop::apply_truncate(const cdc::pgoutput::Truncate& t) {
 // A batch that does not commit takes back what it did: its writes, its dead letters' keys, and
 // its count of skipped rows (counted again when its transactions come again).
 void ApplyLoop::drop_batch() {
+  log_context() = {};
   applier_.rollback();
   letters_.rollback();
   lookups_.clear();
@@ -496,6 +508,7 @@ Status ApplyLoop::commit_batch() {
   applied_ = batch_end_;
   target_at_ = batch_end_;
   spdlog::debug("apply: committed {} transaction(s) up to {}", batch_txns_, batch_end_);
+  log_context() = {};  // what is logged from here on is not about that transaction
   report(false);
   return {};
 }

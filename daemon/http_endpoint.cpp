@@ -23,7 +23,9 @@ Result<std::unique_ptr<telemetry::HttpServer>> start_http_endpoint(const config:
       return telemetry::HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", board.metrics_text()};
     }
     if (path == "/status") {
-      return telemetry::HttpResponse{200, "application/json", board.status_json(max_lag).dump(2) + "\n"};
+      return telemetry::HttpResponse{
+          200, "application/json",
+          board.status_json(max_lag).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
     }
     return telemetry::HttpResponse{404, "text/plain; charset=utf-8",
                                    "not found; try /healthz, /readyz, /metrics or /status\n"};

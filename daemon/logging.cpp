@@ -35,7 +35,9 @@ const std::regex& sqlstate_re() {
   return re;
 }
 const std::regex& lsn_re() {
-  static const std::regex re("\\b([0-9A-F]{1,8}/[0-9A-F]{1,8})\\b");
+  // As crmsync and PostgreSQL print an LSN (%X/%X): "0/16B3F20". At least four hex digits after
+  // the slash, so that "chunks 1/4" is not one.
+  static const std::regex re("(?:^|[\\s(=])([0-9A-F]{1,8}/[0-9A-F]{4,8})(?![0-9A-Za-z])");
   return re;
 }
 

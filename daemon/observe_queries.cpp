@@ -8,12 +8,17 @@ namespace crmsync::daemon {
 
 std::optional<SlotReading> read_slot(pq::Connection& source, const std::string& slot_name,
                                      std::int64_t max_retained_wal_bytes) {
+  // wal_status, safe_wal_size and max_slot_wal_keep_size arrived with PostgreSQL 13; before, a
+  // slot is found by its restart_lsn and nothing limits it. pg_settings' number is in MB:
+  // current_setting() says "1GB", which no cast reads.
+  const bool pg13 = source.server_version() >= 130000;
   auto res = source.exec_params(
-      "SELECT pg_current_wal_lsn(), s.restart_lsn, s.wal_status, s.safe_wal_size, "
-      "pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint, "
-      // pg_settings' number in MB: current_setting() says "1GB", which no cast reads.
-      "(SELECT setting::bigint FROM pg_settings WHERE name = 'max_slot_wal_keep_size') "
-      "FROM (SELECT 1) AS one LEFT JOIN pg_replication_slots s ON s.slot_name = $1",
+      fmt::format("SELECT pg_current_wal_lsn(), s.restart_lsn, {}, "
+                  "pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint, {} "
+                  "FROM (SELECT 1) AS one LEFT JOIN pg_replication_slots s ON s.slot_name = $1",
+                  pg13 ? "s.wal_status, s.safe_wal_size"
+                       : "CASE WHEN s.slot_name IS NULL THEN NULL ELSE 'reserved' END, NULL::bigint",
+                  pg13 ? "(SELECT setting::bigint FROM pg_settings WHERE name = 'max_slot_wal_keep_size')" : "-1"),
       {slot_name});
   if (!res || res->rows() != 1) return std::nullopt;
   SlotReading out;

@@ -12,6 +12,7 @@
 #include "config/reload_diff.hpp"
 #include "daemon/live_settings.hpp"
 #include "daemon/logging.hpp"
+#include "daemon/notify.hpp"
 #include "telemetry/board.hpp"
 
 namespace crmsync::daemon {
@@ -52,12 +53,14 @@ Reloader::Reloader(std::string path, const config::PipelineConfig& running)
 
 Reloader::Outcome Reloader::reload() {
   Outcome out;
-  sd_notify(0, "RELOADING=1");
+  // RELOADING=1 ... READY=1 only once the unit is ready: a reload during start-up must not mark it so.
+  const bool ready = notify_ready_sent();
+  if (ready) sd_notify(0, "RELOADING=1");
   auto loaded = config::load_config_file(path_);
   if (!loaded.errors.empty()) {
     for (const auto& e : loaded.errors) spdlog::error("reload refused: {}", e.to_string());
     spdlog::error("reload: {} has errors (above); nothing was changed, the daemon runs on with its settings", path_);
-    sd_notify(0, "READY=1");
+    if (ready) sd_notify(0, "READY=1");
     return out;
   }
   out.loaded = true;
@@ -87,7 +90,7 @@ Reloader::Outcome Reloader::reload() {
         fmt::join(out.restart, ", "), path_, current_.name);
   }
   if (out.applied.empty() && out.restart.empty()) spdlog::info("reload: {}: nothing changed", path_);
-  sd_notify(0, "READY=1");
+  if (ready) sd_notify(0, "READY=1");
   return out;
 }
 

@@ -357,6 +357,9 @@ namespace {
 // One start: open everything, copy if needed, stream. ExitCode::Failure means a retryable error.
 ExitCode run_attempt(const config::PipelineConfig& cfg, const RunOptions& options) {
   last_failure().clear();
+  // Start-up again (after a failed attempt too): the watchdog pings while the process lives, and
+  // /readyz says why it is not streaming.
+  telemetry::board().set_phase(telemetry::Phase::Starting);
   Session s{.cfg = cfg,
             .store = nullptr,
             .sessions = {},
@@ -479,6 +482,7 @@ ExitCode run_command(const config::PipelineConfig& cfg, const RunOptions& option
   auto code = run_attempts(cfg, options);
   if (*http) std::remove(address_file.c_str());
   if (fatal_stop_requested() && code == ExitCode::Ok) code = ExitCode::Permanent;
+  if (stop_requested()) notify_stopping();  // also when the stop came while a server was waited for
   telemetry::board().set_phase(code == ExitCode::Ok ? telemetry::Phase::Stopped : telemetry::Phase::Failed);
   return code;
 }

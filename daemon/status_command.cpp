@@ -139,6 +139,11 @@ Gathered gather(const config::PipelineConfig& cfg) {
     return from_state(cfg, fmt::format("http://{}/status is not JSON: {}", *address, e.what()));
   }
   if (!g.status.is_object()) return from_state(cfg, fmt::format("http://{}/status is not a JSON object", *address));
+  // The file outlives a killed daemon, and port 0 may since have gone to another process.
+  if (const auto name = g.status.find("pipeline"); name == g.status.end() || *name != cfg.name) {
+    return from_state(cfg, fmt::format("http://{}/status is not pipeline {}'s (a stale {}/http.address?)", *address,
+                                       cfg.name, cfg.state_dir));
+  }
   g.status["daemon"] = {{"running", true}, {"address", *address}};
   return g;
 }
@@ -160,9 +165,15 @@ ExitCode status_command(const config::PipelineConfig& cfg, const StatusOptions& 
       if (!opts.watch) return ExitCode::Failure;
     } else if (opts.json) {
       // --watch --json: one document per line, for a pipe.
-      print(g.status.dump(opts.watch ? -1 : 2) + "\n");
+      print(g.status.dump(opts.watch ? -1 : 2, ' ', false, json::error_handler_t::replace) + "\n");
     } else {
-      print((opts.watch && tty ? "\x1b[H\x1b[2J" : "") + render_status(g.status) + (opts.watch && !tty ? "\n" : ""));
+      std::string view;
+      try {
+        view = render_status(g.status);
+      } catch (const nlohmann::json::exception& e) {  // a daemon of another version, or not ours
+        view = fmt::format("crmsync status: the status document does not read as expected: {}\n", e.what());
+      }
+      print((opts.watch && tty ? "\x1b[H\x1b[2J" : "") + view + (opts.watch && !tty ? "\n" : ""));
     }
     if (!opts.watch) return ExitCode::Ok;
     const auto until =

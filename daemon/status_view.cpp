@@ -22,9 +22,25 @@ double num(const json& j, const char* key, double fallback = 0) {
   const auto it = j.find(key);
   return it != j.end() && it->is_number() ? it->get<double>() : fallback;
 }
+// Text from the document goes to a terminal: control characters (an escape sequence in a table
+// name or an error message from the source) are shown as '?', never sent.
 std::string str(const json& j, const char* key) {
   const auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+  if (it == j.end() || !it->is_string()) return "";
+  auto s = it->get<std::string>();
+  for (auto& c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return s;
+}
+bool flag(const json& j, const char* key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_boolean() && it->get<bool>();
+}
+// A byte count, whatever the document holds (a huge or negative double casts to nonsense).
+std::int64_t bytes(const json& j, const char* key) {
+  const double v = num(j, key);
+  return v > 0 && v < 9.0e18 ? static_cast<std::int64_t>(v) : 0;
 }
 const json& obj(const json& j, const char* key) {
   static const json empty = json::object();
@@ -51,7 +67,7 @@ std::string copy_table(const json& copy) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& t : copy) {
     const double done = num(t, "rows_done"), total = num(t, "rows_total");
-    const bool finished = t.value("done", false);
+    const bool finished = flag(t, "done");
     // Rows sent run ahead of chunks committed: a table is 100% only when its last chunk is.
     const double fraction = finished ? 1.0 : total > 0 ? std::min(done / total, 0.99) : 0.0;
     const auto eta = t.find("eta_s");
@@ -84,20 +100,19 @@ std::string copy_table(const json& copy) {
 std::string render_status(const json& s) {
   std::string out;
   const auto& daemon = obj(s, "daemon");
-  const bool running = daemon.value("running", false);
+  const bool running = flag(daemon, "running");
   out += fmt::format("pipeline {}: {}", str(s, "pipeline"), str(s, "phase"));
   out += running ? fmt::format(" (daemon at {}, since {})\n", str(daemon, "address"), str(s, "started_at"))
                  : fmt::format(" (daemon not running; checkpoint phase {})\n", str(daemon, "checkpoint_phase"));
   if (!running) line(out, "why", str(daemon, "why"));
   const auto& ready = obj(s, "ready");
   line(out, "ready",
-       ready.value("ready", false) ? (str(ready, "reason").empty() ? "yes" : "yes; " + str(ready, "reason"))
-                                   : "no: " + str(ready, "reason"));
+       flag(ready, "ready") ? (str(ready, "reason").empty() ? "yes" : "yes; " + str(ready, "reason"))
+                            : "no: " + str(ready, "reason"));
   const auto& lag = obj(s, "lag");
-  std::string lag_text =
-      running ? fmt::format("{}, {} of WAL behind the source", duration_text(num(lag, "seconds")),
-                            bytes_text(static_cast<std::int64_t>(num(lag, "bytes"))))
-              : fmt::format("{} of WAL behind the source", bytes_text(static_cast<std::int64_t>(num(lag, "bytes"))));
+  std::string lag_text = running ? fmt::format("{}, {} of WAL behind the source", duration_text(num(lag, "seconds")),
+                                               bytes_text(bytes(lag, "bytes")))
+                                 : fmt::format("{} of WAL behind the source", bytes_text(bytes(lag, "bytes")));
   if (lag.contains("heartbeat_age_seconds")) {
     lag_text += fmt::format(" (last heartbeat {} ago)", duration_text(num(lag, "heartbeat_age_seconds")));
   }
@@ -112,21 +127,21 @@ std::string render_status(const json& s) {
        fmt::format("applied {}, confirmed {}, source {}", str(pos, "applied"), str(pos, "confirmed"),
                    str(pos, "source_wal")));
   const auto& slot = obj(s, "slot");
-  if (!slot.value("found", false)) {
+  if (!flag(slot, "found")) {
     line(out, "slot", fmt::format("{}: not found on the source (or the source did not answer)", str(slot, "name")));
   } else {
     const auto safe = slot.find("safe_wal_size_bytes");
     line(out, "slot",
-         fmt::format("{}: {}, retains {} (limit {}{}), safe_wal_size {}", str(slot, "name"), str(slot, "wal_status"),
-                     bytes_text(static_cast<std::int64_t>(num(slot, "retained_wal_bytes"))),
-                     bytes_text(static_cast<std::int64_t>(num(slot, "max_retained_wal_bytes"))),
-                     slot.value("over_limit", false) ? ", OVER" : "",
-                     safe != slot.end() && safe->is_number() ? bytes_text(safe->get<std::int64_t>()) : "unlimited"));
+         fmt::format(
+             "{}: {}, retains {} (limit {}{}), safe_wal_size {}", str(slot, "name"), str(slot, "wal_status"),
+             bytes_text(bytes(slot, "retained_wal_bytes")), bytes_text(bytes(slot, "max_retained_wal_bytes")),
+             flag(slot, "over_limit") ? ", OVER" : "",
+             safe != slot.end() && safe->is_number() ? bytes_text(bytes(slot, "safe_wal_size_bytes")) : "unlimited"));
   }
   const auto& letters = obj(s, "dead_letters");
   std::vector<std::string> parts;
   for (const auto& [table, n] : obj(letters, "by_table").items()) {
-    parts.push_back(fmt::format("{} {}", table, n.is_number() ? grouped(n.get<double>()) : "?"));
+    parts.push_back(fmt::format("{} {}", str(json{{"t", table}}, "t"), n.is_number() ? grouped(n.get<double>()) : "?"));
   }
   std::string dlq = grouped(num(letters, "total"));
   if (!parts.empty()) dlq += fmt::format(" ({})", fmt::join(parts, ", "));

@@ -122,6 +122,7 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, const Sessions& sessi
     }
     auto source = connect_source(sessions);
     if (!source) {
+      telemetry::board().note_progress();  // waiting for a server is not a hung apply
       std::this_thread::sleep_for(std::chrono::seconds(1));
       if (stop_requested()) return ExitCode::Ok;
       continue;
@@ -132,6 +133,7 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, const Sessions& sessi
     auto slot = cdc::find_slot(*source, cfg.source.slot);
     if (!slot) {
       spdlog::warn("source catalog: {}", slot.error().message);
+      telemetry::board().note_progress();
       std::this_thread::sleep_for(std::chrono::seconds(1));
       if (stop_requested()) return ExitCode::Ok;
       continue;

@@ -168,34 +168,32 @@ std::int64_t Board::lag_bytes() const {
 
 Readiness Board::readiness(int max_lag_s) const {
   Readiness r;
+  std::string why_not;
   const auto p = phase();
   if (p != Phase::Streaming) {
-    r.reason = fmt::format("phase is {}, not streaming", to_string(p));
-    return r;
+    why_not = fmt::format("phase is {}, not streaming", to_string(p));
+  } else if (!target_up_.load()) {
+    why_not = "the target is not connected";
+  } else if (!source_up_.load()) {
+    why_not = "the source is not connected";
+  } else if (const double lag = lag_seconds(); lag > max_lag_s) {
+    why_not = fmt::format("lag {} is over http.ready_max_lag_s ({} s)", duration_text(lag), max_lag_s);
   }
-  if (!target_up_.load()) {
-    r.reason = "the target is not connected";
-    return r;
+  std::string warning;
+  {
+    const std::lock_guard lock(mutex_);
+    if (slot_.wal_status == "unreserved") {
+      warning =
+          "warning: the slot's WAL is unreserved (past max_slot_wal_keep_size): it will be lost at the next "
+          "checkpoint unless the stream catches up";
+    } else if (slot_.over_limit) {
+      warning = fmt::format("warning: the slot retains {} MB of WAL, over source.max_retained_wal ({} MB)",
+                            slot_.retained_bytes >> 20, max_retained_wal_ >> 20);
+    }
   }
-  if (!source_up_.load()) {
-    r.reason = "the source is not connected";
-    return r;
-  }
-  const double lag = lag_seconds();
-  if (lag > max_lag_s) {
-    r.reason = fmt::format("lag {} is over http.ready_max_lag_s ({} s)", duration_text(lag), max_lag_s);
-    return r;
-  }
-  r.ready = true;
-  const std::lock_guard lock(mutex_);
-  if (slot_.wal_status == "unreserved") {
-    r.reason =
-        "warning: the slot's WAL is unreserved (past max_slot_wal_keep_size): it will be lost at the next "
-        "checkpoint unless the stream catches up";
-  } else if (slot_.over_limit) {
-    r.reason = fmt::format("warning: the slot retains {} MB of WAL, over source.max_retained_wal ({} MB)",
-                           slot_.retained_bytes >> 20, max_retained_wal_ >> 20);
-  }
+  // The slot warning goes with either answer: a stream far behind is when it matters most.
+  r.ready = why_not.empty();
+  r.reason = why_not.empty() ? warning : warning.empty() ? why_not : why_not + "; " + warning;
   return r;
 }
 
