@@ -108,7 +108,7 @@ bool app_can_write(const PgCluster& source) {
 
 TEST_CASE(
     "cutover under a steady write workload: every acknowledged write on the target, sequences past the "
-    "source's, the window reported, the source fenced, the pipeline retired; teardown") {
+    "source's, the window reported, the source fenced, the pipeline retired, teardown") {
   PipelineFixture p("cutover");
   p.source.exec(kSourceSchema);
   p.target.exec(kTargetSchema);

@@ -116,19 +116,25 @@ TEST_CASE("systemd notify: READY once both servers answer, STATUS, WATCHDOG stop
   NotifyListener notify(p.dir.path() + "/notify.sock");
   const auto pg_cluster = script_path("pg-cluster");
   const auto target_port = std::to_string(p.target.port());
+  const auto source_port = std::to_string(p.source.port());
   REQUIRE(run_process({pg_cluster, "stop-server", p.target.name(), target_port}).exit_code == 0);
+  REQUIRE(run_process({pg_cluster, "stop-server", p.source.name(), source_port}).exit_code == 0);
 
   // WatchdogSec=2: pings every 250 ms; while streaming only if the apply loop moved within 1 s.
   BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()},
                         {{"NOTIFY_SOCKET", p.dir.path() + "/notify.sock"}, {"WATCHDOG_USEC", "2000000"}});
   const auto started = Clock::now();
   std::this_thread::sleep_for(3s);
-  CHECK_FALSE(notify.first("READY=1").has_value());  // the target does not answer yet
+  CHECK_FALSE(notify.first("READY=1").has_value());  // neither server answers yet
   CHECK(notify.count("WATCHDOG=1", started) >= 6);   // but the process is alive
   REQUIRE(run_process({pg_cluster, "start-server", p.target.name(), target_port}).exit_code == 0);
-  const auto target_up = Clock::now();
+  std::this_thread::sleep_for(3s);
+  CHECK_FALSE(notify.first("READY=1").has_value());  // the target answers, the source does not
+  // Taken before the start: the daemon may connect before pg_ctl has returned.
+  const auto source_starting = Clock::now();
+  REQUIRE(run_process({pg_cluster, "start-server", p.source.name(), source_port}).exit_code == 0);
   REQUIRE(wait_until([&] { return notify.first("READY=1").has_value(); }, 30s));
-  CHECK(*notify.first("READY=1") >= target_up);
+  CHECK(*notify.first("READY=1") >= source_starting);
   REQUIRE(wait_until([&] { return streaming(p); }, 60s));
   p.source.exec("INSERT INTO public.contacts VALUES (1000, 'live')");
   REQUIRE(wait_until([&] { return row_count(p.target, "public.contacts") == 101; }, 30s));
@@ -161,6 +167,7 @@ TEST_CASE("systemd notify: READY once both servers answer, STATUS, WATCHDOG stop
   CAPTURE(done.err);
   CHECK(done.exit_code == 0);
   CHECK(notify.first("STOPPING=1").has_value());
+  CHECK(notify.count("READY=1", started) == 1);
 }
 
 TEST_CASE("SIGHUP: reloads the log level and batch settings, names the keys that need a restart, refuses a bad file") {

@@ -68,7 +68,7 @@ std::vector<std::string> keys_of(const nlohmann::json& table) {
 
 }  // namespace
 
-TEST_CASE("verify: equal after the copy; finds every planted difference by kind, key and column; exit 3") {
+TEST_CASE("verify: equal after the copy, finds every planted difference by kind, key and column, exit 3") {
   PipelineFixture p("verify");
   p.source.exec(kSourceSchema);
   p.target.exec(kTargetSchema);
