@@ -8,13 +8,14 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "telemetry/ip_endpoint.hpp"
+
 namespace crmsync::telemetry {
 namespace {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-using tcp = asio::ip::tcp;
 
 constexpr std::size_t kMaxReplyBytes = 4 * 1024 * 1024;
 
@@ -25,21 +26,10 @@ Error failed(const std::string& address, const std::string& what) {
 }  // namespace
 
 Result<HttpReply> http_get(const std::string& address, const std::string& path, std::chrono::milliseconds timeout) {
-  const auto colon = address.rfind(':');
-  if (colon == std::string::npos) return failed(address, "not host:port");
-  auto host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  unsigned long port = 0;
-  try {
-    port = std::stoul(address.substr(colon + 1));
-  } catch (const std::exception&) {
-    return failed(address, "bad port");
-  }
-  if (port == 0 || port > 65535) return failed(address, "bad port");
+  auto at = detail::parse_endpoint(address, fmt::format("http://{}", address), ErrorCode::ConnectionFailed);
+  if (!at) return at.take_error();
+  if (at->port() == 0) return failed(address, "port 0");
   beast::error_code ec;
-  const auto ip = asio::ip::make_address(host, ec);
-  if (ec) return failed(address, "not an IP address");
-
   asio::io_context io;
   beast::tcp_stream stream(io);
   http::response_parser<http::string_body> parser;
@@ -52,7 +42,7 @@ Result<HttpReply> http_get(const std::string& address, const std::string& path, 
   // Asynchronous with one deadline over connect, write and read: the synchronous calls of
   // tcp_stream ignore expires_after.
   stream.expires_after(timeout);
-  stream.async_connect(tcp::endpoint(ip, static_cast<unsigned short>(port)), [&](beast::error_code e) {
+  stream.async_connect(*at, [&](beast::error_code e) {
     if (e) {
       ec = e;
       return;

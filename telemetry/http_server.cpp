@@ -9,6 +9,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "telemetry/ip_endpoint.hpp"
+
 namespace crmsync::telemetry {
 namespace {
 
@@ -71,29 +73,6 @@ class Session : public std::enable_shared_from_this<Session> {
   const HttpHandler& handler_;
 };
 
-Result<tcp::endpoint> parse_listen(const std::string& listen) {
-  const auto colon = listen.rfind(':');
-  if (colon == std::string::npos) {
-    return Error{ErrorCode::ConfigInvalid, fmt::format("http.listen: expected host:port, got \"{}\"", listen)};
-  }
-  auto host = listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  unsigned long port = 0;
-  try {
-    port = std::stoul(listen.substr(colon + 1));
-  } catch (const std::exception&) {
-    port = 70000;
-  }
-  if (port > 65535) return Error{ErrorCode::ConfigInvalid, fmt::format("http.listen: bad port in \"{}\"", listen)};
-  boost::system::error_code ec;
-  auto address = asio::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
-  if (ec) {
-    return Error{ErrorCode::ConfigInvalid,
-                 fmt::format("http.listen: \"{}\" is not an IP address (name resolution is not done here)", host)};
-  }
-  return tcp::endpoint(address, static_cast<unsigned short>(port));
-}
-
 }  // namespace
 
 class HttpServer::Impl {
@@ -151,7 +130,7 @@ class HttpServer::Impl {
 };
 
 Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& listen, HttpHandler handler) {
-  auto at = parse_listen(listen);
+  auto at = detail::parse_endpoint(listen, "http.listen", ErrorCode::ConfigInvalid);
   if (!at) return at.take_error();
   std::unique_ptr<HttpServer> server(new HttpServer());
   server->impl_ = std::make_unique<Impl>(std::move(handler));

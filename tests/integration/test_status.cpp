@@ -56,6 +56,12 @@ TEST_CASE("status: copy progress of a three-table copy, lag while streaming, --w
       "ALTER TABLE public.t2 ENABLE ALWAYS TRIGGER slow;");
   p.write_config({"public.t1", "public.t2", "public.t3"}, "snapshot:\n  chunk_rows: 1000\n");
   BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
+  // The legacy CRM goes on writing while it is copied.
+  auto writer_conn = p.source.connect();
+  LoopThread writer([&](int i) {
+    (void)writer_conn.exec(fmt::format("INSERT INTO public.t3 VALUES ({}, 'during')", 100000 + i));
+    std::this_thread::sleep_for(20ms);
+  });
 
   json during;
   const bool seen = wait_until(
@@ -105,6 +111,10 @@ TEST_CASE("status: copy progress of a three-table copy, lag while streaming, --w
   }
 
   REQUIRE(wait_until([&] { return streaming(p); }, 120s));
+  writer.stop();
+  const auto t3_rows = row_count(p.source, "public.t3");
+  CHECK(t3_rows > 5000);
+  REQUIRE(wait_until([&] { return row_count(p.target, "public.t3") == t3_rows; }, 30s));
   for (int i = 0; i < 10; ++i) {
     p.source.exec(fmt::format("INSERT INTO public.t1 VALUES ({}, 'new')", 10000 + i));
   }
