@@ -96,8 +96,15 @@ Gathered from_state(const config::PipelineConfig& cfg, const std::string& why_no
   board.set_target_connected(target.has_value());
   std::string phase = "new";
   if (*store) {
-    if (auto p = (*store)->phase()) phase = std::string(checkpoint::to_string(*p));
-    if (auto lsn = (*store)->confirmed_lsn(); lsn && *lsn) {
+    // A record that does not decode is said, never shown as "nothing recorded yet".
+    auto p = (*store)->phase();
+    auto lsn = (*store)->confirmed_lsn();
+    if (!p || !lsn) {
+      g.error = !p ? p.error().message : lsn.error().message;
+      return g;
+    }
+    phase = std::string(checkpoint::to_string(*p));
+    if (*lsn) {
       board.set_confirmed(**lsn);
       board.set_applied(**lsn);
       board.set_received(**lsn);
