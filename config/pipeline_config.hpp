@@ -59,6 +59,11 @@ struct SnapshotConfig {
   std::int64_t chunk_rows = 1'000'000;  // split tables larger than this into chunks
 };
 
+// How the apply session commits on the target (daemon/flush_gate.hpp). Off, as PostgreSQL's own
+// apply worker does: a commit does not wait for its WAL flush, and a position is confirmed to the
+// source (and written to the checkpoint) only once the target's WAL flush covers it.
+enum class SynchronousCommit { Off, On };
+
 struct ApplyConfig {
   int max_batch_delay_ms = 50;
   // While source transactions arrive faster than one per linger_us, a batch waits up to this long
@@ -68,6 +73,7 @@ struct ApplyConfig {
   int linger_us = 1000;
   int max_batch_bytes = 16 * 1024 * 1024;
   bool compact = true;  // net effect per key within a batch, multi-row statements (sink/postgres)
+  SynchronousCommit synchronous_commit = SynchronousCommit::Off;
 };
 
 // `crmsync cutover` (daemon/cutover.hpp). Empty fence_sql: the default fence (the source database

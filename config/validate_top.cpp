@@ -20,13 +20,15 @@ constexpr std::string_view kSourceKeys[] = {
 constexpr std::string_view kHttpKeys[] = {"listen", "ready_max_lag_s"};
 constexpr std::string_view kTargetKeys[] = {"type", "dsn", "create_tables", "connect_timeout_s", "replication_role"};
 constexpr std::string_view kSnapshotKeys[] = {"parallel", "truncate_target", "chunk_rows"};
-constexpr std::string_view kApplyKeys[] = {"max_batch_delay_ms", "linger_us", "max_batch_bytes", "compact"};
+constexpr std::string_view kApplyKeys[] = {"max_batch_delay_ms", "linger_us", "max_batch_bytes", "compact",
+                                           "synchronous_commit"};
 constexpr std::string_view kLogKeys[] = {"format", "level"};
 constexpr std::string_view kCutoverKeys[] = {"fence_sql",        "unfence_sql",  "sequence_headroom",
                                              "marker_timeout_s", "write_wait_s", "sequences"};
 
 constexpr std::string_view kTargetTypes[] = {"postgres"};
 constexpr std::string_view kReplicationRoles[] = {"replica", "origin"};  // ReplicationRole order
+constexpr std::string_view kSynchronousCommit[] = {"off", "on"};         // SynchronousCommit order
 constexpr std::string_view kLogFormats[] = {"text", "json"};
 constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error"};
 
@@ -223,6 +225,11 @@ void read_apply(Context& ctx, const Value& v, ApplyConfig& cfg) {
   read_int_into(ctx, s.get("linger_us"), cfg.linger_us, 0, 1'000'000);
   read_int_into(ctx, s.get("max_batch_bytes"), cfg.max_batch_bytes, 1, INT_MAX);
   read_bool_into(ctx, s.get("compact"), cfg.compact);
+  if (auto sc = s.get("synchronous_commit")) {
+    if (auto i = read_choice(ctx, *sc, "synchronous_commit setting", kSynchronousCommit)) {
+      cfg.synchronous_commit = static_cast<SynchronousCommit>(*i);
+    }
+  }
 }
 
 void read_cutover(Context& ctx, const Value& v, CutoverConfig& cfg) {

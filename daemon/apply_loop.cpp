@@ -15,7 +15,7 @@ namespace crmsync::daemon {
 ApplyLoop::ApplyLoop(const config::PipelineConfig& cfg, checkpoint::Store& store, sink::postgres::Applier& applier,
                      pq::Connection& source, cdc::StreamQueue& queue, const cdc::ReplicationReader& reader,
                      ChunkFilter& filter, SourceTables& tables, DeadLetterQueue& letters,
-                     std::atomic<std::uint64_t>& flushed)
+                     std::atomic<std::uint64_t>& flushed, std::unique_ptr<FlushGate> gate)
     : cfg_(cfg),
       applier_(applier),
       queue_(queue),
@@ -23,7 +23,7 @@ ApplyLoop::ApplyLoop(const config::PipelineConfig& cfg, checkpoint::Store& store
       filter_(filter),
       letters_(letters),
       flushed_(flushed),
-      reporter_(store, flushed, std::chrono::milliseconds(100)),
+      reporter_(store, flushed, std::chrono::milliseconds(100), std::move(gate)),
       relations_(cfg, source, tables, store),
       applied_(Lsn{flushed.load()}) {
   for (const auto& m : cfg.mappings) {

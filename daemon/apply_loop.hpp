@@ -48,7 +48,8 @@ class ApplyLoop {
  public:
   ApplyLoop(const config::PipelineConfig& cfg, checkpoint::Store& store, sink::postgres::Applier& applier,
             pq::Connection& source, cdc::StreamQueue& queue, const cdc::ReplicationReader& reader, ChunkFilter& filter,
-            SourceTables& tables, DeadLetterQueue& letters, std::atomic<std::uint64_t>& flushed);
+            SourceTables& tables, DeadLetterQueue& letters, std::atomic<std::uint64_t>& flushed,
+            std::unique_ptr<FlushGate> gate);
   ApplyOutcome run();
   /// Lets crmsync verify hold the stream at a source position (daemon/hold.hpp).
   void set_hold(HoldSignal* hold) { hold_ = hold; }

@@ -1,10 +1,12 @@
 #include "daemon/progress_reporter.hpp"
 
+#include <spdlog/spdlog.h>
+
 namespace crmsync::daemon {
 
 ProgressReporter::ProgressReporter(checkpoint::Store& store, std::atomic<std::uint64_t>& flushed,
-                                   std::chrono::milliseconds interval)
-    : store_(store), flushed_(flushed), interval_(interval), pending_(flushed.load()) {
+                                   std::chrono::milliseconds interval, std::unique_ptr<FlushGate> gate)
+    : store_(store), flushed_(flushed), interval_(interval), pending_(flushed.load()), gate_(std::move(gate)) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -36,7 +38,7 @@ void ProgressReporter::applied_soon(Lsn lsn) {
 
 Status ProgressReporter::flush() {
   std::lock_guard lock(write_mutex_);
-  return write_pending();
+  return write_pending(true);
 }
 
 std::optional<Error> ProgressReporter::error() const {
@@ -44,9 +46,24 @@ std::optional<Error> ProgressReporter::error() const {
   return error_;
 }
 
-Status ProgressReporter::write_pending() {
-  const Lsn target{pending_.load()};
+Status ProgressReporter::write_pending(bool force) {
+  Lsn target{pending_.load()};
   if (target <= Lsn{flushed_.load()}) return {};
+  if (gate_) {
+    // A gate that cannot answer (the target is down or restarted) confirms nothing: the apply
+    // loop finds out for itself and resumes from what the target holds.
+    auto durable = force ? gate_->force(target) : gate_->durable(target);
+    if (!durable) {
+      if (!gate_failing_)
+        spdlog::warn("apply: cannot learn the target's WAL flush position: {}", durable.error().message);
+      gate_failing_ = true;
+      return force ? Status(durable.take_error()) : Status{};
+    }
+    if (gate_failing_) spdlog::info("apply: the target's WAL flush position is known again");
+    gate_failing_ = false;
+    if (!*durable || **durable <= Lsn{flushed_.load()}) return {};
+    target = **durable;
+  }
   if (auto ok = store_.set_confirmed_lsn(target); !ok) {
     std::lock_guard lock(mutex_);
     if (!error_) error_ = ok.error();
@@ -67,7 +84,7 @@ void ProgressReporter::run() {
     lock.unlock();
     {
       std::lock_guard write(write_mutex_);
-      (void)write_pending();  // a failure is kept in error_
+      (void)write_pending(false);  // a failure is kept in error_
     }
     lock.lock();
   }

@@ -43,6 +43,15 @@ pq::ConnectOptions Sessions::target(std::string application_name) const {
   return o;
 }
 
+pq::ConnectOptions Sessions::apply_target(std::string application_name) const {
+  auto o = target(std::move(application_name));
+  if (cfg_.apply.synchronous_commit == config::SynchronousCommit::On) return o;
+  for (auto& s : o.settings) {
+    if (s.name == "synchronous_commit") s.value = "off";
+  }
+  return o;
+}
+
 pq::ConnectOptions bare_target_options(const config::PipelineConfig& cfg, std::string application_name) {
   pq::ConnectOptions o;
   o.dsn = cfg.target.dsn;

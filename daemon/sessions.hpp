@@ -12,6 +12,9 @@
 //   synchronous_commit=on (the flush position reported to the source must be durable on the
 //   target: with the server's `off` a target crash would lose commits the source has already
 //   forgotten), and session_replication_role=replica unless target.replication_role is origin.
+//   The apply session alone commits with synchronous_commit=off (apply.synchronous_commit), as
+//   PostgreSQL's apply worker does: its positions are confirmed only once the target's WAL flush
+//   covers them (daemon/flush_gate.hpp).
 
 #include <string>
 
@@ -29,6 +32,9 @@ class Sessions {
   [[nodiscard]] pq::ConnectOptions source(std::string application_name,
                                           pq::ReplicationMode mode = pq::ReplicationMode::None) const;
   [[nodiscard]] pq::ConnectOptions target(std::string application_name) const;
+  /// The apply session: as target(), with synchronous_commit as apply.synchronous_commit says
+  /// (off by default; daemon/flush_gate.hpp says why that is safe).
+  [[nodiscard]] pq::ConnectOptions apply_target(std::string application_name) const;
   [[nodiscard]] const std::string& target_encoding() const { return encoding_; }
 
  private:

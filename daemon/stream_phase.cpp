@@ -32,7 +32,7 @@ using Clock = std::chrono::steady_clock;
 Result<std::unique_ptr<sink::postgres::Applier>> connect_target(const config::PipelineConfig& cfg,
                                                                 const Sessions& sessions) {
   auto backoff = std::chrono::milliseconds(100);
-  const auto opts = sessions.target("crmsync apply");
+  const auto opts = sessions.apply_target("crmsync apply");
   while (!stop_requested()) {
     auto applier = sink::postgres::Applier::connect(opts, cfg.name);
     if (applier) {
@@ -95,6 +95,21 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, const Sessions& sessi
   Lsn failed_at{};
   int repeats = 0;
   while (applier) {
+    // Apply commits asynchronously: what the target shows may not be on its disk yet (the last
+    // session's commits), so it is made durable before it is trusted, and the gate confirms only
+    // what the target's WAL flush covers from here on.
+    std::unique_ptr<FlushGate> gate;
+    if (cfg.apply.synchronous_commit == config::SynchronousCommit::Off) {
+      auto conn = applier->synchronous();
+      auto flushed_now = conn ? force_target_flush(**conn) : Status(conn.error());
+      auto opened = flushed_now ? FlushGate::open(sessions.target("crmsync flush"), **conn)
+                                : Result<std::unique_ptr<FlushGate>>(flushed_now.error());
+      if (!opened) {
+        spdlog::error("{}", opened.error().message);
+        return ExitCode::Failure;
+      }
+      gate = std::move(opened).value();
+    }
     // Where to resume: what the target says it has (authoritative: written in the same
     // transaction as the data), the checkpoint, or the slot's consistent point.
     auto target_lsn = applier->applied_lsn();
@@ -161,7 +176,7 @@ ExitCode stream_changes(const config::PipelineConfig& cfg, const Sessions& sessi
                                    .max_identical_failures = 5},
                                   queue, [&flushed] { return Lsn{flushed.load()}; });
     reader.start(start);
-    ApplyLoop loop(cfg, store, *applier, *source, queue, reader, *filter, *tables, *letters, flushed);
+    ApplyLoop loop(cfg, store, *applier, *source, queue, reader, *filter, *tables, *letters, flushed, std::move(gate));
     loop.set_hold(&hold);
     const auto outcome = loop.run();
     if (const auto n = reader.reconnects(); n > 0) {

@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <stdexcept>
 
@@ -28,8 +30,8 @@ std::string slurp(const std::string& path) {
 
 namespace {
 
-int spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env, const std::string& out_path,
-          const std::string& err_path) {
+int spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+          const std::string& out_path, const std::string& err_path) {
   std::map<std::string, std::string> merged;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string kv = *e;
@@ -79,16 +81,26 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::map<s
   return p.wait();
 }
 
-BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env)
+BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv,
+                                     const std::map<std::string, std::string>& env)
     : io_(std::make_unique<TempDir>()) {
   pid_ = spawn(argv, env, io_->path() + "/stdout", io_->path() + "/stderr");
 }
 
 BackgroundProcess::~BackgroundProcess() {
-  if (!reaped_) {
-    ::kill(pid_, SIGKILL);
-    reap(pid_);
+  if (reaped_) return;
+  ::kill(pid_, SIGKILL);
+  reap(pid_);
+  // Unwinding from a failed REQUIRE with the child still running: what it last logged is the
+  // only account of why it did not do what the test waited for.
+  if (std::uncaught_exceptions() == 0) return;
+  const auto err = slurp(io_->path() + "/stderr");
+  std::size_t from = err.size();
+  for (int lines = 0; from > 0 && lines < 60; --from) {
+    if (err[from - 1] == '\n') ++lines;
   }
+  std::cerr << "--- the last lines a process abandoned by the failing test wrote to stderr (killed):\n"
+            << err.substr(from) << "\n--- end\n";
 }
 
 void BackgroundProcess::signal(int sig) const {

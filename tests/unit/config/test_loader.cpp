@@ -38,6 +38,7 @@ apply:
   linger_us: 250
   max_batch_bytes: 1048576
   compact: false
+  synchronous_commit: on
 log:
   format: json
   level: debug
@@ -88,6 +89,7 @@ TEST_CASE("config: a full config is parsed into every field") {
   CHECK(c.apply.linger_us == 250);
   CHECK(c.apply.max_batch_bytes == 1048576);
   CHECK_FALSE(c.apply.compact);
+  CHECK(c.apply.synchronous_commit == SynchronousCommit::On);
   CHECK(c.log.format == LogFormat::Json);
   CHECK(c.log.level == LogLevel::Debug);
 
@@ -155,6 +157,7 @@ mappings:
   CHECK(c.apply.linger_us == 1000);
   CHECK(c.apply.max_batch_bytes == 16 * 1024 * 1024);
   CHECK(c.apply.compact);
+  CHECK(c.apply.synchronous_commit == SynchronousCommit::Off);
   CHECK(c.log.format == LogFormat::Text);
   CHECK(c.log.level == LogLevel::Info);
   REQUIRE(c.mappings.size() == 2);
