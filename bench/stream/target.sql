@@ -38,3 +38,10 @@ $$;
 CREATE CONSTRAINT TRIGGER lag_probe_seen AFTER INSERT ON public.lag_probe
   DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.lag_probe_seen();
 ALTER TABLE public.lag_probe ENABLE ALWAYS TRIGGER lag_probe_seen;
+
+-- The source commit time of each probe (pg_xact_commit_timestamp on the source, with
+-- track_commit_timestamp = on), copied here by the script after a lag test. Target-only.
+CREATE TABLE public.lag_probe_src (
+  id bigint PRIMARY KEY,
+  committed_at timestamptz
+);
