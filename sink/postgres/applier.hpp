@@ -58,7 +58,8 @@ class Applier {
 
   [[nodiscard]] bool in_transaction() const { return in_txn_; }
   /// Per-key compaction for routes that allow it (Route::compact()); the buffer is written out
-  /// when it holds more than `max_bytes`, so memory stays bounded inside one big transaction.
+  /// into the open transaction when it holds more than `max_bytes` or 1 MB, whichever is less, so
+  /// memory stays bounded and the target works while the rest of the batch is gathered.
   void set_compaction(bool enabled, std::size_t max_bytes);
   Status begin();
   Status insert(const Route& route, const Row& row);

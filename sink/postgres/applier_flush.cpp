@@ -20,6 +20,13 @@ namespace {
 constexpr std::size_t kMultiRowMin = 4;
 // Rows per multi-row statement: bounds the statement's size and the parameter arrays' memory.
 constexpr std::size_t kMultiRowMax = 2000;
+// The buffer is written out into the open target transaction once it holds this much, not only
+// at the batch's commit: the target then executes those statements while the apply thread
+// gathers the rest of the batch, instead of idling until the commit. Most of what merges (hot
+// rows updated by many transactions) merges within a megabyte's worth of changes too. Measured
+// (bench/run catchup, 2026-12-06, two runs each): 1.14x and 1.31x native with the buffer written
+// at the batch's 16 MB, 1.55x and 1.55x with 1 MB.
+constexpr std::size_t kWriteBehindBytes = 1024 * 1024;
 
 // Written source columns of `row` (route maps them, the value was sent), as a group signature.
 std::vector<std::size_t> written_columns(const Route& route, const Row& row) {
@@ -34,7 +41,7 @@ std::vector<std::size_t> written_columns(const Route& route, const Row& row) {
 
 void Applier::set_compaction(bool enabled, std::size_t max_bytes) {
   compaction_ = enabled;
-  buffer_max_bytes_ = max_bytes;
+  buffer_max_bytes_ = std::min(max_bytes, kWriteBehindBytes);
 }
 
 Status Applier::flush_if_full() {
