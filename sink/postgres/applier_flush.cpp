@@ -25,7 +25,8 @@ constexpr std::size_t kMultiRowMax = 2000;
 // gathers the rest of the batch, instead of idling until the commit. Most of what merges (hot
 // rows updated by many transactions) merges within a megabyte's worth of changes too. Measured
 // (bench/run catchup, 2026-12-06, two runs each): 1.14x and 1.31x native with the buffer written
-// at the batch's 16 MB, 1.55x and 1.55x with 1 MB.
+// at the batch's 16 MB, 1.55x and 1.55x with 1 MB; a later full bench/run gave 1.42x, so the gain
+// is within the machine's run-to-run spread (bench/ANALYSIS.md).
 constexpr std::size_t kWriteBehindBytes = 1024 * 1024;
 
 // Written source columns of `row` (route maps them, the value was sent), as a group signature.
