@@ -9,6 +9,7 @@
 #include "daemon/log_context.hpp"
 #include "daemon/resumed_copy.hpp"
 #include "daemon/signals.hpp"
+#include "daemon/source_visibility.hpp"
 
 namespace crmsync::daemon {
 
@@ -41,6 +42,14 @@ ApplyLoop::ApplyLoop(const config::PipelineConfig& cfg, checkpoint::Store& store
 
 ApplyOutcome ApplyLoop::classify(const Error& e) {
   last_error_ = e.message;
+  if (stopped_midway_) {
+    // Asked to stop while a source transaction waited to become visible: what the batch holds is
+    // resent from the durable position next time.
+    drop_batch();
+    (void)reporter_.flush();
+    last_error_.clear();
+    return ApplyOutcome::Stopped;
+  }
   if (source_catalog_lost_) {
     drop_batch();
     return ApplyOutcome::SourceCatalogLost;
@@ -311,6 +320,7 @@ Status ApplyLoop::on_message(const cdc::pgoutput::Message& m, Lsn at) {
     if (!batch_open_) {
       if (auto ok = open_batch(); !ok) return ok;  // DDL and catalog reads run inside the batch
     }
+    if (auto ok = await_source_catalog(); !ok) return ok;
     auto ok = relations_.update(r->relation, applier_, at.is_invalid() ? txn_final_ : at);
     if (!ok && ok.error().retryable() && !relations_.source_ok()) source_catalog_lost_ = true;
     return ok;
@@ -445,6 +455,24 @@ Status ApplyLoop::apply_truncate(const cdc::pgoutput::Truncate& t) {
 
 // A batch that does not commit takes back what it did: its writes, its dead letters' keys, and
 // its count of skipped rows (counted again when its transactions come again).
+Status ApplyLoop::await_source_catalog() {
+  if (visible_xid_ == xid_ || xid_.value() == 0) return {};
+  auto seen = await_visible_on_source(relations_.source(), xid_, txn_final_, [this] {
+    board_.note_progress();  // waiting for the source on purpose is not a hung apply
+    return !stop_requested();
+  });
+  if (!seen) {
+    if (seen.error().retryable() && !relations_.source_ok()) source_catalog_lost_ = true;
+    return seen.take_error();
+  }
+  if (*seen == SourceWait::GaveUp) {
+    stopped_midway_ = true;
+    return Error{ErrorCode::Internal, "stop requested while a source transaction was not yet visible"};
+  }
+  visible_xid_ = xid_;
+  return {};
+}
+
 void ApplyLoop::drop_batch() {
   log_context() = {};
   applier_.rollback();

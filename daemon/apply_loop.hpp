@@ -72,6 +72,9 @@ class ApplyLoop {
   Status apply_change(const cdc::pgoutput::Message& m);
   Status apply_truncate(const cdc::pgoutput::Truncate& t);
   Status open_batch();
+  /// Before the source catalog is read for a Relation message: its transaction is visible there
+  /// (source_visibility.hpp).
+  Status await_source_catalog();
   void drop_batch();
   Status commit_batch();
   void confirm_idle(Lsn lsn);
@@ -138,6 +141,8 @@ class ApplyLoop {
   TargetLookups lookups_{[this] { return applier_.synchronous(); }};
   std::set<config::TableName> lookup_tables_;
   bool source_catalog_lost_ = false;
+  Xid visible_xid_;              // the last source transaction seen visible on the source
+  bool stopped_midway_ = false;  // stop requested inside a source transaction (await_source_catalog)
   HoldSignal* hold_ = nullptr;
   std::int64_t hold_id_ = 0;                 // the hold being served
   bool hold_reached_ = false;                // at its boundary: nothing more until it is released

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -397,6 +398,95 @@ TEST_CASE("long run: schema drift is diffed against the source's previous layout
   CHECK(r.err.find("public.extra was added to source.tables after this pipeline copied") != std::string::npos);
 }
 
+// The walsender sends a transaction once its commit record is flushed; the committing backend
+// makes it visible to other sessions only after that, and only once a synchronous standby has
+// confirmed it. A catalog read in between saw the schema before the RENAME COLUMN, and crmsync
+// added the new name as a second column (seen once in CI, without a standby, in the test above).
+TEST_CASE(
+    "long run: a column renamed in a commit not yet visible on the source (held by a synchronous standby) is a "
+    "rename") {
+  PipelineFixture p("syncrep");
+  const char* ddl = "CREATE TABLE public.contacts (id bigint PRIMARY KEY, name text, email text)";
+  p.source.exec(ddl);
+  p.target.exec(ddl);
+  p.source.exec("INSERT INTO public.contacts SELECT g, 'n' || g, 'e' || g FROM generate_series(1, 20) g");
+  p.write_config({"public.contacts"}, "apply:\n  max_batch_delay_ms: 10\n");
+  const auto waiting_logged = [](const BackgroundProcess& run) {
+    return run.stderr_so_far().find("is in the stream but not yet visible on the source") != std::string::npos;
+  };
+  const auto target_has = [&](const std::string& column) {
+    return p.target.query_value(
+               "SELECT count(*) FROM information_schema.columns WHERE table_name = 'contacts' AND column_name = '" +
+               column + "'") == "1";
+  };
+  {
+    BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
+    REQUIRE(wait_until([&] { return row_count(p.target, "public.contacts") == 20 && streaming(p); }, 60s));
+    run.signal(SIGTERM);
+    CHECK(run.wait().exit_code == 0);
+  }
+  // From here every source commit waits for a standby that never confirms it.
+  p.source.exec("ALTER SYSTEM SET synchronous_standby_names = 'crmsync_test_absent_standby'");
+  p.source.exec("SELECT pg_reload_conf()");
+  REQUIRE(wait_until(
+      [&] { return p.source.query_value("SHOW synchronous_standby_names") == "crmsync_test_absent_standby"; }, 10s));
+  std::atomic<bool> committed{false};
+  std::thread rename([&] {
+    auto conn = p.source.connect();
+    committed =
+        static_cast<bool>(conn.exec("ALTER TABLE public.contacts RENAME COLUMN email TO email_address;"
+                                    "UPDATE public.contacts SET email_address = 'x@example.com' WHERE id = 2"));
+  });
+  const auto release = [&] {
+    p.source.exec("ALTER SYSTEM RESET synchronous_standby_names");
+    p.source.exec("SELECT pg_reload_conf()");
+  };
+  struct Joined {  // a failed REQUIRE must not leave the commit waiting and the thread running
+    std::function<void()> release;
+    std::thread& thread;
+    ~Joined() {
+      if (!thread.joinable()) return;
+      try {
+        release();
+      } catch (const std::exception&) {
+      }
+      thread.join();
+    }
+  } const joined{release, rename};
+  REQUIRE(wait_until(
+      [&] { return p.source.query_value("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'") == "1"; },
+      30s));
+  {
+    // The daemon has the transaction and waits until the source shows it, rather than read a
+    // catalog without the rename; a stop request meanwhile ends it at once, and cleanly.
+    BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
+    REQUIRE(wait_until([&] { return waiting_logged(run); }, 60s));
+    CHECK_FALSE(target_has("email_address"));
+    run.signal(SIGTERM);
+    REQUIRE(wait_until([&] { return !run.running(); }, 15s));
+    const auto r = run.wait();
+    CAPTURE(r.err);
+    CHECK(r.exit_code == 0);
+  }
+  {
+    BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
+    REQUIRE(wait_until([&] { return waiting_logged(run); }, 60s));
+    CHECK_FALSE(target_has("email_address"));
+    release();
+    rename.join();
+    CHECK(committed);
+    REQUIRE(wait_until([&] { return !run.running(); }, 60s));
+    const auto r = run.wait();
+    CAPTURE(r.err);
+    CHECK(r.exit_code == 65);
+    CHECK(r.err.find("became visible on the source after") != std::string::npos);
+    CHECK(r.err.find("RENAME COLUMN \"email\" TO \"email_address\"") != std::string::npos);
+  }
+  CHECK_FALSE(target_has("email_address"));
+  CHECK(target_has("email"));
+  CHECK(p.target.query_value("SELECT email FROM public.contacts WHERE id = 2") == "e2");
+}
+
 TEST_CASE("long run: after a source DROP + ADD COLUMN the apply statements follow the new column positions") {
   PipelineFixture p("shapes");
   const char* ddl = "CREATE TABLE public.contacts (id int PRIMARY KEY, b text, c text)";
@@ -460,10 +550,12 @@ TEST_CASE("long run: a source that sends nothing, not even keepalives, is notice
   const char* ddl = "CREATE TABLE public.contacts (id int PRIMARY KEY, name text)";
   p.source.exec(ddl);
   p.target.exec(ddl);
-  p.dir.write("crmsync.yaml", fmt::format("name: it_pipeline\nstate_dir: {}\nhttp:\n  listen: 127.0.0.1:0\nsource:\n  dsn: \"{}\"\n  tables: "
-                                          "[public.contacts]\n  receive_timeout_s: 2\ntarget:\n  dsn: \"{}\"\n"
-                                          "apply:\n  max_batch_delay_ms: 10\n",
-                                          p.state_dir(), p.source.dsn(), p.target.dsn()));
+  p.dir.write(
+      "crmsync.yaml",
+      fmt::format("name: it_pipeline\nstate_dir: {}\nhttp:\n  listen: 127.0.0.1:0\nsource:\n  dsn: \"{}\"\n  tables: "
+                  "[public.contacts]\n  receive_timeout_s: 2\ntarget:\n  dsn: \"{}\"\n"
+                  "apply:\n  max_batch_delay_ms: 10\n",
+                  p.state_dir(), p.source.dsn(), p.target.dsn()));
   p.source.exec("INSERT INTO public.contacts VALUES (1, 'copied')");
   BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
   REQUIRE(wait_until([&] { return row_count(p.target, "public.contacts") == 1; }, 60s));
@@ -537,9 +629,11 @@ TEST_CASE("long run: a publication edited by hand, another slot name and a slot 
   refused("also publishes public.other, which is not in source.tables");
   p.source.exec("ALTER PUBLICATION crmsync_it_pipeline SET TABLE public.contacts");
   // The config names another slot mid-migration.
-  p.dir.write("crmsync.yaml", fmt::format("name: it_pipeline\nstate_dir: {}\nhttp:\n  listen: 127.0.0.1:0\nsource:\n  dsn: \"{}\"\n  tables: "
-                                          "[public.contacts]\n  slot: other_slot\ntarget:\n  dsn: \"{}\"\n",
-                                          p.state_dir(), p.source.dsn(), p.target.dsn()));
+  p.dir.write(
+      "crmsync.yaml",
+      fmt::format("name: it_pipeline\nstate_dir: {}\nhttp:\n  listen: 127.0.0.1:0\nsource:\n  dsn: \"{}\"\n  tables: "
+                  "[public.contacts]\n  slot: other_slot\ntarget:\n  dsn: \"{}\"\n",
+                  p.state_dir(), p.source.dsn(), p.target.dsn()));
   refused("streams from slot \"crmsync_it_pipeline\"");
   p.write_config({"public.contacts"}, "apply:\n  max_batch_delay_ms: 10\n");
   // Someone consumed the slot past what the target holds: the gap is lost, never streamed over.

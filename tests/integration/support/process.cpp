@@ -115,6 +115,10 @@ bool BackgroundProcess::running() const {
   return info.si_pid == 0;
 }
 
+std::string BackgroundProcess::stderr_so_far() const {
+  return slurp(io_->path() + "/stderr");
+}
+
 ProcessResult BackgroundProcess::wait() {
   ProcessResult result;
   result.exit_code = reap(pid_);

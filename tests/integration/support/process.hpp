@@ -43,6 +43,8 @@ class BackgroundProcess {
   /// Waits for exit and returns the result (output captured to files meanwhile).
   ProcessResult wait();
   [[nodiscard]] bool running() const;
+  /// What it has written to stderr so far (it goes on running).
+  [[nodiscard]] std::string stderr_so_far() const;
 
  private:
   std::unique_ptr<TempDir> io_;
