@@ -320,7 +320,7 @@ Status ApplyLoop::on_message(const cdc::pgoutput::Message& m, Lsn at) {
     if (!batch_open_) {
       if (auto ok = open_batch(); !ok) return ok;  // DDL and catalog reads run inside the batch
     }
-    if (auto ok = await_source_catalog(); !ok) return ok;
+    if (auto ok = await_source_visible(); !ok) return ok;
     auto ok = relations_.update(r->relation, applier_, at.is_invalid() ? txn_final_ : at);
     if (!ok && ok.error().retryable() && !relations_.source_ok()) source_catalog_lost_ = true;
     return ok;
@@ -372,6 +372,11 @@ Status ApplyLoop::apply_change(const cdc::pgoutput::Message& m) {
     lookups_.clear();
   }
   if (filter_.covers(rel->copied_as)) {
+    // An UPDATE may read unchanged TOASTed values back from the source (resumed_copy.cpp): as
+    // this transaction left them, so once it is visible there.
+    if (std::holds_alternative<cdc::pgoutput::Update>(m)) {
+      if (auto ok = await_source_visible(); !ok) return ok;
+    }
     return apply_resumed({.filter = filter_, .rel = *rel, .xid = xid_, .commit = txn_final_, .writes = writes}, m);
   }
   if (const auto* ins = std::get_if<cdc::pgoutput::Insert>(&m)) return write_insert(*rel, writes, ins->new_row);
@@ -455,7 +460,7 @@ Status ApplyLoop::apply_truncate(const cdc::pgoutput::Truncate& t) {
 
 // A batch that does not commit takes back what it did: its writes, its dead letters' keys, and
 // its count of skipped rows (counted again when its transactions come again).
-Status ApplyLoop::await_source_catalog() {
+Status ApplyLoop::await_source_visible() {
   if (visible_xid_ == xid_ || xid_.value() == 0) return {};
   auto seen = await_visible_on_source(relations_.source(), xid_, txn_final_, [this] {
     board_.note_progress();  // waiting for the source on purpose is not a hung apply

@@ -72,9 +72,9 @@ class ApplyLoop {
   Status apply_change(const cdc::pgoutput::Message& m);
   Status apply_truncate(const cdc::pgoutput::Truncate& t);
   Status open_batch();
-  /// Before the source catalog is read for a Relation message: its transaction is visible there
-  /// (source_visibility.hpp).
-  Status await_source_catalog();
+  /// Before the source is read for a transaction (the catalog for a Relation message, a resumed
+  /// copy's TOASTed values): the transaction is visible there (source_visibility.hpp).
+  Status await_source_visible();
   void drop_batch();
   Status commit_batch();
   void confirm_idle(Lsn lsn);
@@ -142,7 +142,7 @@ class ApplyLoop {
   std::set<config::TableName> lookup_tables_;
   bool source_catalog_lost_ = false;
   Xid visible_xid_;              // the last source transaction seen visible on the source
-  bool stopped_midway_ = false;  // stop requested inside a source transaction (await_source_catalog)
+  bool stopped_midway_ = false;  // stop requested inside a source transaction (await_source_visible)
   HoldSignal* hold_ = nullptr;
   std::int64_t hold_id_ = 0;                 // the hold being served
   bool hold_reached_ = false;                // at its boundary: nothing more until it is released

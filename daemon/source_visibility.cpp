@@ -47,7 +47,7 @@ Result<SourceWait> await_visible_on_source(pq::Connection& source, Xid xid, Lsn 
       spdlog::log(waited < 60 ? spdlog::level::info : spdlog::level::warn,
                   "stream: source transaction {} (commit at {}) is in the stream but not yet visible on the source "
                   "after {} s (its commit waits, as for a synchronous standby that has not confirmed it); crmsync "
-                  "reads the source catalog for it, and applies it, once it is",
+                  "reads the source for it, and applies it, once it is",
                   xid.value(), commit_lsn, waited);
       next_note = now + std::chrono::seconds(waited < 60 ? 59 : 60);
     }

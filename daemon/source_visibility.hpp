@@ -5,8 +5,9 @@
 // comes before the committing backend makes it visible to other sessions: for microseconds
 // normally, for as long as a synchronous standby takes to confirm it (synchronous_standby_names).
 // A catalog read in that window sees the schema as it was before the transaction's DDL, and a
-// RENAME COLUMN read that way looks like an added column. So the stream reads the source catalog
-// for a Relation message only once that message's transaction is visible.
+// RENAME COLUMN read that way looks like an added column. So the stream reads the source for a
+// transaction (the catalog for its Relation messages, unchanged TOASTed values a resumed copy
+// needs) only once that transaction is visible.
 
 #include <functional>
 
