@@ -442,6 +442,9 @@ Status Applier::commit(Lsn end_lsn, std::int64_t skipped) {
         "commit", [] { return std::string("COMMIT"); }, {}, 0);
   if (recorded) recorded = sync(true);
   if (!recorded) {
+    // A COMMIT that failed (a deferred constraint, a trigger at commit) ended the transaction
+    // block itself: rollback() then opens one to end, and the server logs no warning.
+    if (pending_expect_.empty() && PQtransactionStatus(conn_.raw()) == PQTRANS_IDLE) explicit_ = false;
     rollback();
     return recorded;
   }

@@ -223,6 +223,7 @@ TEST_CASE("stream compaction: a batch written out in part and then refused at it
       static const std::regex kRefused(R"(refused at commit after (\d+) row updates)");
       REQUIRE(std::regex_search(r.err, m, kRefused));
       CHECK(std::stol(m[1].str()) > 200);
+      CHECK(r.err.find("there is no transaction in progress") == std::string::npos);
     }
     CHECK(table_checksum(p.target, "public.accounts", "id") == before);
     CHECK(p.target.query_value("SELECT lsn FROM crmsync.apply_progress") == progress_before);
