@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "daemon/live_settings.hpp"
@@ -371,12 +372,16 @@ Status ApplyLoop::apply_change(const cdc::pgoutput::Message& m) {
       lookup_tables_.contains(config::TableName{rel->route.schema, rel->route.table})) {
     lookups_.clear();
   }
-  if (filter_.covers(rel->copied_as)) {
-    // An UPDATE may read unchanged TOASTed values back from the source (resumed_copy.cpp): as
-    // this transaction left them, so once it is visible there.
-    if (std::holds_alternative<cdc::pgoutput::Update>(m)) {
+  const bool resumed = filter_.covers(rel->copied_as);
+  if (const auto* up = std::get_if<cdc::pgoutput::Update>(&m); up != nullptr && (resumed || rel->mapper)) {
+    // Its unchanged TOASTed values may be read back from the source (resumed_copy.cpp,
+    // mapped_writes.cpp): as this transaction left them, so once it is visible there.
+    const auto& row = up->new_row;
+    if (std::any_of(row.begin(), row.end(), [](const Value& v) { return v.is_unchanged_toast(); })) {
       if (auto ok = await_source_visible(); !ok) return ok;
     }
+  }
+  if (resumed) {
     return apply_resumed({.filter = filter_, .rel = *rel, .xid = xid_, .commit = txn_final_, .writes = writes}, m);
   }
   if (const auto* ins = std::get_if<cdc::pgoutput::Insert>(&m)) return write_insert(*rel, writes, ins->new_row);

@@ -7,7 +7,7 @@
 // A catalog read in that window sees the schema as it was before the transaction's DDL, and a
 // RENAME COLUMN read that way looks like an added column. So the stream reads the source for a
 // transaction (the catalog for its Relation messages, unchanged TOASTed values a resumed copy
-// needs) only once that transaction is visible.
+// or a mapping needs) only once that transaction is visible.
 
 #include <functional>
 

@@ -10,7 +10,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <functional>
 #include <string>
 #include <thread>
 
@@ -400,8 +399,67 @@ TEST_CASE("long run: schema drift is diffed against the source's previous layout
 
 // The walsender sends a transaction once its commit record is flushed; the committing backend
 // makes it visible to other sessions only after that, and only once a synchronous standby has
-// confirmed it. A catalog read in between saw the schema before the RENAME COLUMN, and crmsync
-// added the new name as a second column (seen once in CI, without a standby, in the test above).
+// confirmed it. HeldCommits makes that window as long as a test needs: while it is held, every
+// source commit waits for a standby that does not exist.
+namespace {
+
+class HeldCommits {
+ public:
+  explicit HeldCommits(const PgCluster& source) : source_(source) {
+    source_.exec("ALTER SYSTEM SET synchronous_standby_names = 'crmsync_test_absent_standby'");
+    source_.exec("SELECT pg_reload_conf()");
+    REQUIRE(wait_until(
+        [&] { return source_.query_value("SHOW synchronous_standby_names") == "crmsync_test_absent_standby"; }, 10s));
+  }
+  HeldCommits(const HeldCommits&) = delete;
+  HeldCommits& operator=(const HeldCommits&) = delete;
+  ~HeldCommits() {  // a failed REQUIRE must not leave a commit waiting and its thread running
+    try {
+      release();
+    } catch (const std::exception&) {
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+  /// Runs `sql` in a session of its own; returns once its commit is held.
+  void commit(const std::string& sql) {
+    thread_ = std::thread([this, sql] {
+      auto conn = source_.connect();
+      committed_ = static_cast<bool>(conn.exec(sql));
+    });
+    REQUIRE(wait_until(
+        [&] {
+          return source_.query_value("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'") == "1";
+        },
+        30s));
+  }
+  /// Lets the commit complete; whether it did.
+  bool finish() {
+    release();
+    if (thread_.joinable()) thread_.join();
+    return committed_;
+  }
+
+ private:
+  void release() {
+    if (released_) return;
+    source_.exec("ALTER SYSTEM RESET synchronous_standby_names");
+    source_.exec("SELECT pg_reload_conf()");
+    released_ = true;
+  }
+  const PgCluster& source_;
+  std::thread thread_;
+  std::atomic<bool> committed_{false};
+  bool released_ = false;
+};
+
+bool waiting_logged(const BackgroundProcess& run) {
+  return run.stderr_so_far().find("is in the stream but not yet visible on the source") != std::string::npos;
+}
+
+}  // namespace
+
+// A catalog read in the window saw the schema before the RENAME COLUMN, and crmsync added the new
+// name as a second column (seen once in CI, without a standby, in the test above).
 TEST_CASE(
     "long run: a column renamed in a commit not yet visible on the source (held by a synchronous standby) is a "
     "rename") {
@@ -411,9 +469,6 @@ TEST_CASE(
   p.target.exec(ddl);
   p.source.exec("INSERT INTO public.contacts SELECT g, 'n' || g, 'e' || g FROM generate_series(1, 20) g");
   p.write_config({"public.contacts"}, "apply:\n  max_batch_delay_ms: 10\n");
-  const auto waiting_logged = [](const BackgroundProcess& run) {
-    return run.stderr_so_far().find("is in the stream but not yet visible on the source") != std::string::npos;
-  };
   const auto target_has = [&](const std::string& column) {
     return p.target.query_value(
                "SELECT count(*) FROM information_schema.columns WHERE table_name = 'contacts' AND column_name = '" +
@@ -425,37 +480,10 @@ TEST_CASE(
     run.signal(SIGTERM);
     CHECK(run.wait().exit_code == 0);
   }
-  // From here every source commit waits for a standby that never confirms it.
-  p.source.exec("ALTER SYSTEM SET synchronous_standby_names = 'crmsync_test_absent_standby'");
-  p.source.exec("SELECT pg_reload_conf()");
-  REQUIRE(wait_until(
-      [&] { return p.source.query_value("SHOW synchronous_standby_names") == "crmsync_test_absent_standby"; }, 10s));
-  std::atomic<bool> committed{false};
-  std::thread rename([&] {
-    auto conn = p.source.connect();
-    committed =
-        static_cast<bool>(conn.exec("ALTER TABLE public.contacts RENAME COLUMN email TO email_address;"
-                                    "UPDATE public.contacts SET email_address = 'x@example.com' WHERE id = 2"));
-  });
-  const auto release = [&] {
-    p.source.exec("ALTER SYSTEM RESET synchronous_standby_names");
-    p.source.exec("SELECT pg_reload_conf()");
-  };
-  struct Joined {  // a failed REQUIRE must not leave the commit waiting and the thread running
-    std::function<void()> release;
-    std::thread& thread;
-    ~Joined() {
-      if (!thread.joinable()) return;
-      try {
-        release();
-      } catch (const std::exception&) {
-      }
-      thread.join();
-    }
-  } const joined{release, rename};
-  REQUIRE(wait_until(
-      [&] { return p.source.query_value("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'") == "1"; },
-      30s));
+  HeldCommits held(p.source);
+  held.commit(
+      "ALTER TABLE public.contacts RENAME COLUMN email TO email_address;"
+      "UPDATE public.contacts SET email_address = 'x@example.com' WHERE id = 2");
   {
     // The daemon has the transaction and waits until the source shows it, rather than read a
     // catalog without the rename; a stop request meanwhile ends it at once, and cleanly.
@@ -472,9 +500,7 @@ TEST_CASE(
     BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
     REQUIRE(wait_until([&] { return waiting_logged(run); }, 60s));
     CHECK_FALSE(target_has("email_address"));
-    release();
-    rename.join();
-    CHECK(committed);
+    CHECK(held.finish());
     REQUIRE(wait_until([&] { return !run.running(); }, 60s));
     const auto r = run.wait();
     CAPTURE(r.err);
@@ -485,6 +511,49 @@ TEST_CASE(
   CHECK_FALSE(target_has("email_address"));
   CHECK(target_has("email"));
   CHECK(p.target.query_value("SELECT email FROM public.contacts WHERE id = 2") == "e2");
+}
+
+// A mapping that computes a column from a TOASTed one reads the value back from the source when
+// an UPDATE leaves it out; set earlier in the same transaction, it is there only once that
+// transaction is visible.
+TEST_CASE("long run: a mapping reads an unchanged TOASTed value back as the transaction left it, once it is visible") {
+  PipelineFixture p("syncrep-toast");
+  p.source.exec("CREATE TABLE public.contacts (id bigint PRIMARY KEY, name text, notes text)");
+  p.target.exec("CREATE TABLE public.people (id bigint PRIMARY KEY, name text, notes text, summary text)");
+  // md5 text in 200 pieces: about 6 KB that does not compress below the TOAST threshold.
+  const auto big = [](const char* seed) {
+    return fmt::format("(SELECT string_agg(md5('{}' || k), '') FROM generate_series(1, 200) k)", seed);
+  };
+  p.source.exec(fmt::format("INSERT INTO public.contacts VALUES (1, 'copied', {})", big("old")));
+  p.write_config({"public.contacts"},
+                 "apply:\n  max_batch_delay_ms: 10\nmappings:\n  - from: public.contacts\n    to: public.people\n"
+                 "    add:\n      summary: {concat: [name, notes], separator: \": \", transform: [{truncate: 50}]}\n");
+  const auto expected = [&] {
+    return p.source.query_value("SELECT left(concat_ws(': ', name, notes), 50) FROM public.contacts WHERE id = 1");
+  };
+  BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
+  REQUIRE(wait_until([&] { return streaming(p) && row_count(p.target, "public.people") == 1; }, 60s));
+  // A change first, so that the stream has sent the Relation message (whose catalog reads wait
+  // too) before the held transaction.
+  p.source.exec("UPDATE public.contacts SET name = 'first' WHERE id = 1");
+  REQUIRE(wait_until([&] { return p.target.query_value("SELECT summary FROM public.people") == expected(); }, 30s));
+  {
+    HeldCommits held(p.source);
+    // The second UPDATE leaves the notes the first one wrote out of its change.
+    held.commit(fmt::format(
+        "UPDATE public.contacts SET notes = {} WHERE id = 1; UPDATE public.contacts SET name = 'second' WHERE id = 1",
+        big("new")));
+    REQUIRE(wait_until([&] { return waiting_logged(run); }, 60s));
+    CHECK(p.target.query_value("SELECT name FROM public.people") == "first");
+    CHECK(held.finish());
+  }
+  REQUIRE(wait_until([&] { return p.target.query_value("SELECT name FROM public.people") == "second"; }, 30s));
+  CHECK(p.target.query_value("SELECT summary FROM public.people") == expected());
+  CHECK(p.target.query_value("SELECT md5(notes) FROM public.people") ==
+        p.source.query_value("SELECT md5(notes) FROM public.contacts"));
+  CHECK(p.source.query_value("SELECT pg_column_size(notes) > 2000 FROM public.contacts") == "t");
+  run.signal(SIGTERM);
+  CHECK(run.wait().exit_code == 0);
 }
 
 TEST_CASE("long run: after a source DROP + ADD COLUMN the apply statements follow the new column positions") {
