@@ -467,7 +467,7 @@ Status ApplyLoop::apply_truncate(const cdc::pgoutput::Truncate& t) {
 // its count of skipped rows (counted again when its transactions come again).
 Status ApplyLoop::await_source_visible() {
   if (visible_xid_ == xid_ || xid_.value() == 0) return {};
-  auto seen = await_visible_on_source(relations_.source(), xid_, txn_final_, [this] {
+  auto seen = await_visible_on_source(relations_.source(), xid_, txn_final_, cfg_.source.slot, [this] {
     board_.note_progress();  // waiting for the source on purpose is not a hung apply
     return !stop_requested();
   });

@@ -10,6 +10,7 @@
 // or a mapping needs) only once that transaction is visible.
 
 #include <functional>
+#include <string>
 
 #include "core/ids.hpp"
 #include "core/lsn.hpp"
@@ -27,7 +28,12 @@ enum class SourceWait { Visible, GaveUp };
 /// Polls visible_on_source() until true. `keep_waiting` runs between polls (the watchdog's tick)
 /// and returns false to give up (a stop request). Says so in the log when the wait is long: a
 /// synchronous standby that does not confirm holds every source commit back, crmsync's included.
-Result<SourceWait> await_visible_on_source(pq::Connection& source, Xid xid, Lsn commit_lsn,
+/// Not when crmsync's own stream (`slot`'s walsender) is a synchronous standby: then the commit
+/// waits for crmsync, and the wait would never end; a warning says what that costs.
+Result<SourceWait> await_visible_on_source(pq::Connection& source, Xid xid, Lsn commit_lsn, const std::string& slot,
                                            const std::function<bool()>& keep_waiting);
+
+/// Whether the walsender serving `slot` is a synchronous standby of the source now.
+Result<bool> slot_is_synchronous_standby(pq::Connection& source, const std::string& slot);
 
 }  // namespace crmsync::daemon

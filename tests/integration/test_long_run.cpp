@@ -405,11 +405,29 @@ namespace {
 
 class HeldCommits {
  public:
-  explicit HeldCommits(const PgCluster& source) : source_(source) {
-    source_.exec("ALTER SYSTEM SET synchronous_standby_names = 'crmsync_test_absent_standby'");
+  /// Holds commits behind `standby_names`; for the default (a standby that does not exist), only
+  /// returns once a probe commit is seen held: the setting reaches new sessions before the
+  /// checkpointer starts enforcing it.
+  explicit HeldCommits(const PgCluster& source, const std::string& standby_names = kAbsentStandby) : source_(source) {
+    source_.exec("CREATE TABLE IF NOT EXISTS public.crmsync_test_probe (x int)");
+    source_.exec(fmt::format("ALTER SYSTEM SET synchronous_standby_names = '{}'", standby_names));
     source_.exec("SELECT pg_reload_conf()");
+    REQUIRE(wait_until([&] { return source_.query_value("SHOW synchronous_standby_names") == standby_names; }, 10s));
+    if (standby_names != kAbsentStandby) return;
+    // A probe commit until one is held, then cancelled (which ends its wait; it stays committed).
+    // It writes a row: a commit that wrote no WAL before it does not wait for a standby.
     REQUIRE(wait_until(
-        [&] { return source_.query_value("SHOW synchronous_standby_names") == "crmsync_test_absent_standby"; }, 10s));
+        [&] {
+          std::thread probe([&] {
+            auto conn = source_.connect();
+            (void)conn.exec("INSERT INTO public.crmsync_test_probe VALUES (1)");
+          });
+          const bool held = wait_until([&] { return held_sessions() == "1"; }, 2s);
+          if (held) source_.exec("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE wait_event = 'SyncRep'");
+          probe.join();
+          return held;
+        },
+        20s));
   }
   HeldCommits(const HeldCommits&) = delete;
   HeldCommits& operator=(const HeldCommits&) = delete;
@@ -420,18 +438,24 @@ class HeldCommits {
     }
     if (thread_.joinable()) thread_.join();
   }
-  /// Runs `sql` in a session of its own; returns once its commit is held.
-  void commit(const std::string& sql) {
+  /// Runs `sql` in a session of its own, in the background.
+  void start(const std::string& sql) {
     thread_ = std::thread([this, sql] {
       auto conn = source_.connect();
       committed_ = static_cast<bool>(conn.exec(sql));
+      finished_ = true;
     });
+  }
+  /// start(), then waits until its commit is held.
+  void commit(const std::string& sql) {
+    start(sql);
     REQUIRE(wait_until(
         [&] {
           return source_.query_value("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'") == "1";
         },
         30s));
   }
+  [[nodiscard]] bool finished() const { return finished_; }
   /// Lets the commit complete; whether it did.
   bool finish() {
     release();
@@ -440,6 +464,10 @@ class HeldCommits {
   }
 
  private:
+  static constexpr const char* kAbsentStandby = "crmsync_test_absent_standby";
+  [[nodiscard]] std::string held_sessions() const {
+    return source_.query_value("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'");
+  }
   void release() {
     if (released_) return;
     source_.exec("ALTER SYSTEM RESET synchronous_standby_names");
@@ -449,6 +477,7 @@ class HeldCommits {
   const PgCluster& source_;
   std::thread thread_;
   std::atomic<bool> committed_{false};
+  std::atomic<bool> finished_{false};
   bool released_ = false;
 };
 
@@ -554,6 +583,37 @@ TEST_CASE("long run: a mapping reads an unchanged TOASTed value back as the tran
   CHECK(p.source.query_value("SELECT pg_column_size(notes) > 2000 FROM public.contacts") == "t");
   run.signal(SIGTERM);
   CHECK(run.wait().exit_code == 0);
+}
+
+// crmsync's own stream named in synchronous_standby_names: a source commit waits until crmsync
+// has applied it, so crmsync must not wait for it to become visible first.
+TEST_CASE("long run: with crmsync's stream a synchronous standby, the stream does not wait for what waits for it") {
+  PipelineFixture p("syncrep-self");
+  const char* ddl = "CREATE TABLE public.contacts (id bigint PRIMARY KEY, name text)";
+  p.source.exec(ddl);
+  p.target.exec(ddl);
+  p.source.exec("INSERT INTO public.contacts VALUES (1, 'copied')");
+  p.write_config({"public.contacts"}, "apply:\n  max_batch_delay_ms: 10\n");
+  BackgroundProcess run({crmsync_binary(), "run", "-c", p.config_path()});
+  REQUIRE(wait_until([&] { return streaming(p) && row_count(p.target, "public.contacts") == 1; }, 60s));
+  HeldCommits held(p.source, "\"crmsync stream\"");
+  REQUIRE(wait_until(
+      [&] {
+        return p.source.query_value(
+                   "SELECT count(*) FROM pg_stat_replication WHERE application_name = 'crmsync stream' AND "
+                   "sync_state = 'sync'") == "1";
+      },
+      30s));
+  // The first change of the session: its Relation message reads the source catalog.
+  held.start("UPDATE public.contacts SET name = 'changed' WHERE id = 1");
+  CHECK(wait_until([&] { return held.finished(); }, 30s));
+  CHECK(p.target.query_value("SELECT name FROM public.contacts WHERE id = 1") == "changed");
+  CHECK(held.finish());
+  run.signal(SIGTERM);
+  const auto r = run.wait();
+  CAPTURE(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.find("is a synchronous standby of the source") != std::string::npos);
 }
 
 TEST_CASE("long run: after a source DROP + ADD COLUMN the apply statements follow the new column positions") {
