@@ -463,8 +463,6 @@ Status ApplyLoop::apply_truncate(const cdc::pgoutput::Truncate& t) {
   return applier_.truncate(whole, t.restart_identity);
 }
 
-// A batch that does not commit takes back what it did: its writes, its dead letters' keys, and
-// its count of skipped rows (counted again when its transactions come again).
 Status ApplyLoop::await_source_visible() {
   if (visible_xid_ == xid_ || xid_.value() == 0) return {};
   auto seen = await_visible_on_source(relations_.source(), xid_, txn_final_, cfg_.source.slot, [this] {
@@ -483,6 +481,8 @@ Status ApplyLoop::await_source_visible() {
   return {};
 }
 
+// A batch that does not commit takes back what it did: its writes, its dead letters' keys, and
+// its count of skipped rows (counted again when its transactions come again).
 void ApplyLoop::drop_batch() {
   log_context() = {};
   applier_.rollback();

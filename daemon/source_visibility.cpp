@@ -42,7 +42,7 @@ Result<SourceWait> await_visible_on_source(pq::Connection& source, Xid xid, Lsn 
   const auto started = Clock::now();
   auto next_note = started + std::chrono::seconds(1);
   auto pause = std::chrono::milliseconds(1);
-  while (true) {
+  for (bool first = true;; first = false) {
     auto visible = visible_on_source(source, xid);
     if (!visible) return visible.take_error();
     if (*visible) {
@@ -52,7 +52,7 @@ Result<SourceWait> await_visible_on_source(pq::Connection& source, Xid xid, Lsn 
       }
       return SourceWait::Visible;
     }
-    if (pause == std::chrono::milliseconds(1)) {
+    if (first) {
       // crmsync's own stream a synchronous standby: the commit waits for crmsync to confirm it,
       // which it does only once applied. Waiting would hold the source's commits for good.
       auto ours = slot_is_synchronous_standby(source, slot);
@@ -79,7 +79,7 @@ Result<SourceWait> await_visible_on_source(pq::Connection& source, Xid xid, Lsn 
                   "after {} s (its commit waits, as for a synchronous standby that has not confirmed it); crmsync "
                   "reads the source for it, and applies it, once it is",
                   xid.value(), commit_lsn, waited);
-      next_note = now + std::chrono::seconds(waited < 60 ? 59 : 60);
+      next_note = now + std::chrono::seconds(60);
     }
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::milliseconds(50));
